@@ -1,0 +1,1 @@
+"""Agora: the runtime shell and the commerce domains."""

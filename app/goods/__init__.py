@@ -1,0 +1,1 @@
+"""Goods: the catalog (categories, products, variants, images), warehouses and inventory."""

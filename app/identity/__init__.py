@@ -1,0 +1,1 @@
+"""Identity: users, shops (tenants), role memberships, passwords and login sessions."""

@@ -1,0 +1,125 @@
+"""Signing up, creating staff, and checking passwords with a lockout after repeated failures."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import DomainError
+from app.identity.errors import IdentityErrorCode
+from app.identity.models import Shop, User
+from app.identity.passwords import MIN_PASSWORD_LENGTH, PasswordHashing
+
+__all__ = [
+    "LockoutPolicy",
+    "authenticate",
+    "create_user",
+    "default_shop",
+    "normalize_email",
+    "shop_by_handle",
+]
+
+# Deliberately loose: the only real check of an address is mail reaching it.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+MAX_NAME_LENGTH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class LockoutPolicy:
+    max_failures: int
+    lockout: timedelta
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def create_user(
+    session: AsyncSession,
+    hashing: PasswordHashing,
+    *,
+    email: str,
+    password: str,
+    name: str = "",
+    phone: str | None = None,
+) -> User:
+    """Create a user in the caller's transaction; role grants are the caller's business."""
+    normalized = normalize_email(email)
+    if not _EMAIL.match(normalized) or len(normalized) > 320:
+        raise DomainError.one(IdentityErrorCode.INVALID, "Enter a valid email address.", "email")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise DomainError.one(
+            IdentityErrorCode.PASSWORD_TOO_SHORT,
+            f"Use at least {MIN_PASSWORD_LENGTH} characters.",
+            "password",
+        )
+    if len(name) > MAX_NAME_LENGTH:
+        raise DomainError.one(IdentityErrorCode.INVALID, "The name is too long.", "name")
+    if await session.scalar(select(User.id).where(User.email == normalized)) is not None:
+        raise DomainError.one(IdentityErrorCode.EMAIL_TAKEN, "This email is registered.", "email")
+    user = User(
+        email=normalized, password_hash=await hashing.hash(password), name=name.strip(), phone=phone
+    )
+    session.add(user)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:  # a concurrent sign-up with the same address won the race
+        raise DomainError.one(
+            IdentityErrorCode.EMAIL_TAKEN, "This email is registered.", "email"
+        ) from exc
+    return user
+
+
+async def authenticate(
+    session: AsyncSession,
+    hashing: PasswordHashing,
+    *,
+    email: str,
+    password: str,
+    now: datetime,
+    policy: LockoutPolicy,
+) -> User | None:
+    """The user if the password is right and the account is not locked, else None.
+
+    Every failure looks the same to the caller (unknown user, wrong password, locked account),
+    and costs the same time: the password is always verified. Failure counts are written to the
+    session, so the caller commits even when this returns None.
+    """
+    user = await session.scalar(select(User).where(User.email == normalize_email(email)))
+    matched = await hashing.verify(user.password_hash if user else None, password)
+    if user is None:
+        return None
+    if user.locked_until is not None and user.locked_until > now:
+        return None
+    if not matched:
+        # Counted in SQL, so that concurrent guesses cannot lose increments.
+        failures = await session.scalar(
+            update(User)
+            .where(User.id == user.id)
+            .values(failed_logins=User.failed_logins + 1)
+            .returning(User.failed_logins)
+            .execution_options(synchronize_session=False)
+        )
+        if failures is not None and failures >= policy.max_failures:
+            user.locked_until = now + policy.lockout
+            user.failed_logins = 0
+        return None
+    user.failed_logins = 0
+    user.locked_until = None
+    return user
+
+
+async def shop_by_handle(session: AsyncSession, handle: str) -> Shop | None:
+    return await session.scalar(select(Shop).where(Shop.handle == handle))
+
+
+async def default_shop(session: AsyncSession) -> Shop | None:
+    """The only shop, when there is exactly one; storefronts may then omit the shop header."""
+    shops = (await session.scalars(select(Shop).order_by(Shop.id).limit(2))).all()
+    return shops[0] if len(shops) == 1 else None

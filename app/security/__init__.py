@@ -1,0 +1,1 @@
+"""Security: signing keys, access tokens, Casbin RBAC (and, later, OAuth2, signing, masking, audit)."""

@@ -1,0 +1,47 @@
+"""Key material that Agora makes for itself on first run, under ``var/keys`` (git-ignored).
+
+Production mounts its own files at the configured paths; dev gets fresh keys and never a key
+from the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+from joserfc import jwk
+
+__all__ = ["load_or_create_secret", "load_or_create_signing_key"]
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    # link() refuses to overwrite: when two workers start at once, the first key wins and both
+    # read that one, complete.
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        pass
+    finally:
+        temp.unlink()
+
+
+def load_or_create_signing_key(path: Path) -> jwk.ECKey:
+    """The ES256 key that signs access tokens; its ``kid`` is its RFC 7638 thumbprint."""
+    if not path.exists():
+        key = jwk.ECKey.generate_key("P-256", auto_kid=True)
+        _write_private(path, json.dumps(key.as_dict(private=True)).encode())
+    return jwk.ECKey.import_key(json.loads(path.read_text()))
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """A 256-bit secret for HMACs that never leave Agora (pagination cursors, token hashes)."""
+    if not path.exists():
+        _write_private(path, secrets.token_hex(32).encode())
+    return bytes.fromhex(path.read_text().strip())

@@ -1,0 +1,157 @@
+"""Casbin RBAC with domains: one enforcer for users and apps alike.
+
+Casbin holds the policy (role → domain pattern → object → action) and the role inheritance,
+loaded once from the rule table. A subject's own role assignments (``g, user:7, business,
+shop:3``) are in the same table but are read per request instead of held in memory: shops
+have millions of shoppers, and a role revoked in one worker must not stay granted in another.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+
+import casbin
+from casbin.util import key_match
+from casbin_async_sqlalchemy_adapter.adapter import Adapter, Filter, create_casbin_rule_model
+from sqlalchemy import Index, and_, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.db import Base
+
+__all__ = [
+    "PLATFORM",
+    "ROLES",
+    "Authorizer",
+    "CasbinRule",
+    "RoleAssignment",
+    "assign_role",
+    "baseline_rules",
+    "partner_domain",
+    "roles_of",
+    "shop_domain",
+    "sync_baseline_policy",
+]
+
+PLATFORM = "platform"
+ROLES = ("shopper", "business", "owner", "developer", "ops", "finance", "community_admin")
+ROLE_DOMAINS = {
+    "shopper": "shop",
+    "business": "shop|partner",
+    "owner": "partner",
+    "developer": "partner",
+    "ops": PLATFORM,
+    "finance": PLATFORM,
+    "community_admin": PLATFORM,
+}
+
+CasbinRule = create_casbin_rule_model(Base)
+# Role assignments are looked up by subject on every authenticated request.
+Index("ix_casbin_rule_subject", CasbinRule.__table__.c.ptype, CasbinRule.__table__.c.v0)
+
+
+def shop_domain(shop_id: int) -> str:
+    return f"shop:{shop_id}"
+
+
+def partner_domain(partner_id: int) -> str:
+    return f"partner:{partner_id}"
+
+
+def domain_kind(domain: str) -> str:
+    return domain.split(":", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class RoleAssignment:
+    role: str
+    domain: str
+
+
+def baseline_rules() -> list[tuple[str, ...]]:
+    """The shipped policy file as (ptype, v0, v1, ...) tuples."""
+    text = resources.files("app.security").joinpath("policy.csv").read_text()
+    rows = csv.reader(line for line in text.splitlines() if line and not line.startswith("#"))
+    return [tuple(cell.strip() for cell in row) for row in rows]
+
+
+async def sync_baseline_policy(session: AsyncSession) -> int:
+    """Insert every baseline rule that the table lacks. Returns how many were added."""
+    existing = {
+        (r.ptype, r.v0, r.v1, r.v2, r.v3)
+        for r in (await session.scalars(select(CasbinRule).where(CasbinRule.v0.in_(ROLES)))).all()
+    }
+    added = 0
+    for rule in baseline_rules():
+        padded = (*rule, *([None] * (5 - len(rule))))[:5]
+        if padded not in existing:
+            session.add(CasbinRule(ptype=rule[0], **{f"v{i}": v for i, v in enumerate(rule[1:])}))
+            added += 1
+    return added
+
+
+def validate_assignment(role: str, domain: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    if domain_kind(domain) not in ROLE_DOMAINS[role].split("|"):
+        raise ValueError(f"role {role!r} is held in a {ROLE_DOMAINS[role]} domain, not {domain!r}")
+
+
+async def assign_role(session: AsyncSession, subject: str, role: str, domain: str) -> bool:
+    """Grant ``role`` in ``domain`` inside the caller's transaction. False if already held."""
+    validate_assignment(role, domain)
+    held = await session.scalar(
+        select(CasbinRule.id).where(
+            and_(
+                CasbinRule.ptype == "g",
+                CasbinRule.v0 == subject,
+                CasbinRule.v1 == role,
+                CasbinRule.v2 == domain,
+            )
+        )
+    )
+    if held is not None:
+        return False
+    session.add(CasbinRule(ptype="g", v0=subject, v1=role, v2=domain))
+    return True
+
+
+async def roles_of(session: AsyncSession, subject: str) -> list[RoleAssignment]:
+    rows = await session.execute(
+        select(CasbinRule.v1, CasbinRule.v2).where(
+            CasbinRule.ptype == "g", CasbinRule.v0 == subject
+        )
+    )
+    return [RoleAssignment(role=role, domain=domain) for role, domain in rows]
+
+
+class Authorizer:
+    """The one enforcement point. Everything that asks "may X do Y here?" comes through here."""
+
+    def __init__(self, enforcer: casbin.Enforcer) -> None:
+        self._enforcer = enforcer
+
+    @classmethod
+    async def load(cls, engine: AsyncEngine) -> Authorizer:
+        enforcer = casbin.AsyncEnforcer(
+            str(resources.files("app.security").joinpath("model.conf")),
+            Adapter(engine, db_class=CasbinRule, filtered=True),
+        )
+        only_policy = Filter()
+        only_policy.ptype = ["p", "g"]
+        only_policy.v0 = list(ROLES)
+        await enforcer.load_filtered_policy(only_policy)
+        enforcer.get_role_manager().add_domain_matching_func(key_match)
+        enforcer.build_role_links()
+        return cls(enforcer)
+
+    def allows(
+        self, assignments: Iterable[RoleAssignment], domain: str, obj: str, act: str
+    ) -> bool:
+        return any(
+            self._enforcer.enforce(a.role, domain, obj, act)
+            for a in assignments
+            if a.domain == domain
+        )

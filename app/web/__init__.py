@@ -1,0 +1,1 @@
+"""The HTTP shell: pure ASGI middleware and the small non-GraphQL routes."""

@@ -1,0 +1,1 @@
+"""The ISV marketplace domain: partners, tiers, apps, listings, installs, billing and payouts."""

@@ -1,0 +1,45 @@
+"""The GraphQL adapter: one strawberry schema over the domains."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.schema.config import StrawberryConfig
+
+from app.config import Settings
+from schema.extensions import build_extensions
+from schema.goods.mutations import GoodsMutation
+from schema.goods.queries import GoodsQuery
+from schema.goods.types import (
+    Category,
+    InventoryAdjustment,
+    Product,
+    ProductVariant,
+    Warehouse,
+)
+from schema.identity import IdentityMutation, IdentityQuery, Shop, User
+from schema.root import NodeQuery
+
+__all__ = ["Mutation", "Query", "build_schema"]
+
+
+@strawberry.type
+class Query(NodeQuery, IdentityQuery, GoodsQuery):
+    """Everything a storefront or back office can read."""
+
+
+@strawberry.type
+class Mutation(IdentityMutation, GoodsMutation):
+    """Everything that changes data. Each returns a payload with ``errors``."""
+
+
+NODE_TYPES = [Product, ProductVariant, Category, Warehouse, Shop, User, InventoryAdjustment]
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        types=NODE_TYPES,
+        extensions=build_extensions(settings or Settings()),
+        config=StrawberryConfig(auto_camel_case=True),
+    )

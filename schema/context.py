@@ -1,0 +1,100 @@
+"""The per-request context: who is calling, for which shop, and the services to call with.
+
+``Services`` is the port the GraphQL adapter needs; ``app/main.py`` builds it once and every
+request's context shares it. Only per-request state (the caller, the shop, the loaders, the
+caller's role assignments) lives on ``AgoraContext``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.config import Settings
+from app.db import Database
+from app.identity.models import Shop
+from app.identity.passwords import PasswordHashing
+from app.security.principal import Principal
+from app.security.rbac import Authorizer, RoleAssignment, roles_of, shop_domain
+from app.security.tokens import TokenService
+from schema.errors import ApiErrorCode, api_error
+from schema.pagination import CursorCodec
+
+if TYPE_CHECKING:
+    from schema.loaders import Loaders
+
+__all__ = ["AgoraContext", "Services"]
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    db: Database
+    tokens: TokenService
+    authorizer: Authorizer
+    passwords: PasswordHashing
+    cursors: CursorCodec
+    clock: Callable[[], datetime]
+
+
+@dataclass
+class AgoraContext:
+    services: Services
+    request: Request
+    response: Response | None
+    request_id: str
+    principal: Principal | None
+    shop: Shop | None
+    shop_problem: str | None = None
+    _assignments: asyncio.Future[list[RoleAssignment]] | None = field(default=None, repr=False)
+    _loaders: Loaders | None = field(default=None, repr=False)
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    def require_shop(self) -> Shop:
+        """The request's shop, or a SHOP_REQUIRED / NOT_FOUND error the client can act on."""
+        if self.shop is None:
+            code = ApiErrorCode.NOT_FOUND if self.shop_problem else ApiErrorCode.SHOP_REQUIRED
+            raise api_error(
+                code, self.shop_problem or "Name the shop with the X-Agora-Shop header."
+            )
+        return self.shop
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            from schema.loaders import Loaders
+
+            self._loaders = Loaders(self.db.reader, self.require_shop().id)
+        return self._loaders
+
+    async def assignments(self) -> list[RoleAssignment]:
+        """The caller's role assignments, read once per request (one statement)."""
+        if self.principal is None:
+            return []
+        if self._assignments is None:
+            self._assignments = asyncio.ensure_future(
+                self._read_assignments(self.principal.subject)
+            )
+        return await self._assignments
+
+    async def _read_assignments(self, subject: str) -> list[RoleAssignment]:
+        async with self.db.reader() as session:
+            return await roles_of(session, subject)
+
+    async def allows(self, obj: str, act: str, domain: str | None = None) -> bool:
+        if self.principal is None:
+            return False
+        domain = domain or shop_domain(self.require_shop().id)
+        return self.services.authorizer.allows(await self.assignments(), domain, obj, act)
+
+    def now(self) -> datetime:
+        return self.services.clock()

@@ -1,0 +1,1 @@
+"""The goods API: catalog, warehouses and inventory."""

@@ -1,0 +1,218 @@
+"""Identity API: the shop, the caller (``me``), sign-up and tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types import Info
+
+from app.errors import DomainError
+from app.identity import models, service, sessions
+from app.identity.errors import IdentityErrorCode
+from app.security.rbac import assign_role, shop_domain
+from schema.errors import UserError, user_errors
+from schema.node import Node, encode_id
+from schema.transactions import write
+
+__all__ = ["IdentityMutation", "IdentityQuery", "Shop", "User"]
+
+IdentityErrorCodeEnum = strawberry.enum(IdentityErrorCode, name="IdentityErrorCode")
+
+
+@strawberry.type
+class IdentityError(UserError):
+    code: IdentityErrorCodeEnum  # type: ignore[valid-type]
+
+
+def _errors(error: DomainError | None) -> list[IdentityError]:
+    return [] if error is None else user_errors(error, IdentityError, IdentityErrorCodeEnum)
+
+
+@strawberry.type
+class Shop(Node):
+    handle: str
+    name: str
+    currency_code: str
+
+    @classmethod
+    def of(cls, row: models.Shop) -> Shop:
+        return cls(
+            id=encode_id("Shop", row.id),
+            handle=row.handle,
+            name=row.name,
+            currency_code=row.currency,
+        )
+
+
+@strawberry.type
+class RoleAssignment:
+    role: str
+    domain: str
+
+
+@strawberry.type
+class User(Node):
+    email: str
+    name: str
+    phone: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: models.User) -> User:
+        return cls(
+            id=encode_id("User", row.id),
+            email=row.email,
+            name=row.name,
+            phone=row.phone,
+            created_at=row.created_at,
+        )
+
+    @strawberry.field(description="The caller's roles and the domains they hold them in.")
+    async def roles(self, info: Info) -> list[RoleAssignment]:
+        return [
+            RoleAssignment(role=a.role, domain=a.domain) for a in await info.context.assignments()
+        ]
+
+
+@strawberry.type
+class CustomerRegisterPayload:
+    user: User | None
+    errors: list[IdentityError]
+
+
+@strawberry.type
+class TokenPayload:
+    access_token: str | None
+    refresh_token: str | None
+    token_type: str = "Bearer"
+    expires_in: int | None = strawberry.field(description="Seconds until the access token expires.")
+    user: User | None
+    errors: list[IdentityError]
+
+
+@strawberry.type
+class TokenRevokePayload:
+    revoked: bool
+    errors: list[IdentityError]
+
+
+@strawberry.input
+class CustomerRegisterInput:
+    email: str
+    password: str
+    name: str = ""
+
+
+def _token_payload(info: Info, user: models.User, refresh_token: str) -> TokenPayload:
+    tokens = info.context.services.tokens
+    return TokenPayload(
+        access_token=tokens.issue(f"user:{user.id}"),
+        refresh_token=refresh_token,
+        expires_in=tokens.ttl_seconds,
+        user=User.of(user),
+        errors=[],
+    )
+
+
+def _refused(code: IdentityErrorCode, message: str, *field: str) -> TokenPayload:
+    return TokenPayload(
+        access_token=None,
+        refresh_token=None,
+        expires_in=None,
+        user=None,
+        errors=_errors(DomainError.one(code, message, *field)),
+    )
+
+
+@strawberry.type
+class IdentityQuery:
+    @strawberry.field(description="The shop named by X-Agora-Shop (or the only shop).")
+    def shop(self, info: Info) -> Shop:
+        return Shop.of(info.context.require_shop())
+
+    @strawberry.field(description="The signed-in caller, or null for anonymous requests.")
+    async def me(self, info: Info) -> User | None:
+        principal = info.context.principal
+        if principal is None or principal.user_id is None:
+            return None
+        async with info.context.db.reader() as session:
+            row = await session.get(models.User, principal.user_id)
+        return User.of(row) if row else None
+
+
+@strawberry.type
+class IdentityMutation:
+    @strawberry.mutation(description="Shopper sign-up in the shop the request names.")
+    async def customer_register(
+        self, info: Info, input: CustomerRegisterInput
+    ) -> CustomerRegisterPayload:
+        shop = info.context.require_shop()
+        passwords = info.context.services.passwords
+
+        async def work(session: AsyncSession) -> User:
+            user = await service.create_user(
+                session, passwords, email=input.email, password=input.password, name=input.name
+            )
+            await assign_role(session, f"user:{user.id}", "shopper", shop_domain(shop.id))
+            return User.of(user)
+
+        user, error = await write(info, work)
+        return CustomerRegisterPayload(user=user, errors=_errors(error))
+
+    @strawberry.mutation(
+        description="Log in. Wrong password, unknown email and a locked account all look alike."
+    )
+    async def token_create(self, info: Info, email: str, password: str) -> TokenPayload:
+        context = info.context
+        settings = context.services.settings
+        policy = service.LockoutPolicy(
+            settings.login_max_failures, timedelta(seconds=settings.login_lockout_seconds)
+        )
+        async with context.db.writer() as session, session.begin():
+            user = await service.authenticate(
+                session,
+                context.services.passwords,
+                email=email,
+                password=password,
+                now=context.now(),
+                policy=policy,
+            )
+            if user is None:
+                refusal = _refused(
+                    IdentityErrorCode.INVALID_CREDENTIALS, "Wrong email or password."
+                )
+            else:
+                refresh = await sessions.start_session(
+                    session,
+                    user.id,
+                    now=context.now(),
+                    ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+                )
+        # Committed either way: a failure's count must stick even though the login is refused.
+        return refusal if user is None else _token_payload(info, user, refresh)
+
+    @strawberry.mutation(
+        description="Swap a refresh token for new tokens; each refresh token works once."
+    )
+    async def token_refresh(self, info: Info, refresh_token: str) -> TokenPayload:
+        context = info.context
+        ttl = timedelta(seconds=context.services.settings.refresh_token_ttl_seconds)
+        async with context.db.writer() as session, session.begin():
+            rotation = await sessions.rotate_session(
+                session, refresh_token, now=context.now(), ttl=ttl
+            )
+            user = await session.get(models.User, rotation.user_id) if rotation.new_token else None
+        if user is None or rotation.new_token is None:
+            return _refused(
+                IdentityErrorCode.INVALID_TOKEN, "The refresh token is not valid.", "refreshToken"
+            )
+        return _token_payload(info, user, rotation.new_token)
+
+    @strawberry.mutation(description="Log out: revokes the refresh token and every rotation of it.")
+    async def token_revoke(self, info: Info, refresh_token: str) -> TokenRevokePayload:
+        context = info.context
+        async with context.db.writer() as session, session.begin():
+            revoked = await sessions.revoke_session(session, refresh_token, now=context.now())
+        return TokenRevokePayload(revoked=revoked, errors=[])

@@ -1,0 +1,71 @@
+"""Per-request DataLoaders: every relation in the graph is fetched in bulk, one statement a level.
+
+Each loader opens its own short session, so loaders that strawberry runs side by side never
+share a connection, and each sees the latest committed data (a mutation's payload included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
+
+from app.db import SessionFactory
+from app.goods import queries
+from app.goods.models import Category, InventoryLevel, Product, ProductImage, Warehouse
+from app.goods.queries import StockedVariant
+
+__all__ = ["Loaders"]
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _bulk(
+    reader: SessionFactory,
+    fetch: Callable[[AsyncSession, Sequence[K]], Awaitable[dict[K, Any]]],
+    missing: Callable[[], V],
+) -> DataLoader[K, V]:
+    async def load(keys: Sequence[K]) -> list[V]:
+        async with reader() as session:
+            found = await fetch(session, keys)
+        return [found[key] if key in found else missing() for key in keys]
+
+    return DataLoader(load_fn=load)
+
+
+class Loaders:
+    """Created lazily per request, scoped to the request's shop."""
+
+    def __init__(self, reader: SessionFactory, shop_id: int) -> None:
+        def scoped(fetch: Callable[..., Awaitable[dict[Any, Any]]]) -> Callable[..., Any]:
+            return lambda session, keys: fetch(session, shop_id, keys)
+
+        self.category: DataLoader[int, Category | None] = _bulk(
+            reader, scoped(queries.categories_by_id), lambda: None
+        )
+        self.child_categories: DataLoader[int, list[Category]] = _bulk(
+            reader, scoped(queries.categories_by_parent), list
+        )
+        self.product: DataLoader[int, Product | None] = _bulk(
+            reader,
+            lambda s, keys: queries.products_by_id(s, shop_id, keys, include_unpublished=True),
+            lambda: None,
+        )
+        self.images: DataLoader[int, list[ProductImage]] = _bulk(
+            reader, queries.images_by_product, list
+        )
+        self.variants: DataLoader[int, list[StockedVariant]] = _bulk(
+            reader, queries.stocked_variants_by_product, list
+        )
+        self.available: DataLoader[int, bool] = _bulk(
+            reader, queries.availability_by_product, lambda: False
+        )
+        self.warehouse: DataLoader[int, Warehouse | None] = _bulk(
+            reader, scoped(queries.warehouses_by_id), lambda: None
+        )
+        self.inventory_levels: DataLoader[int, list[InventoryLevel]] = _bulk(
+            reader, queries.inventory_levels_by_variant, list
+        )
