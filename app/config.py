@@ -6,7 +6,6 @@ checked against one class (``tests/app/test_config.py`` does so).
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -59,7 +58,7 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
-    @cached_property
+    @property
     def resolved_database_url(self) -> str:
         """The SQLite file under ``var/`` unless a URL is given."""
         if self.database_url:

@@ -44,7 +44,9 @@ def create_app(
     settings = settings or Settings()
     configure_logging(settings.log_level, json_lines=settings.log_json)
     db = Database.connect(settings)
-    signing_key = load_or_create_signing_key(settings.resolved_jwt_private_key_path)
+    signing_key = load_or_create_signing_key(
+        settings.resolved_jwt_private_key_path, create=settings.is_dev
+    )
     tokens = TokenService(
         signing_key,
         issuer=settings.public_url,
@@ -55,7 +57,9 @@ def create_app(
     passwords = PasswordHashing(
         time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib
     )
-    cursors = CursorCodec(load_or_create_secret(settings.resolved_secret_key_path))
+    cursors = CursorCodec(
+        load_or_create_secret(settings.resolved_secret_key_path, create=settings.is_dev)
+    )
     graphql = AgoraGraphQL(
         build_schema(settings),
         graphql_ide="graphiql" if settings.is_dev else None,

@@ -42,7 +42,31 @@ DEPARTMENTS = {
     "Electronics": ["Audio", "Cables", "Chargers", "Keyboards"],
     "Books": ["Fiction", "Cooking", "Travel", "Science"],
 }
-ADJECTIVES = ["Alpine", "Breezy", "Classic", "Dusky", "Everyday", "Field", "Granite", "Harbor", "Indigo", "Juniper", "Kestrel", "Lunar", "Meadow", "Nordic", "Orchard", "Pioneer", "Quartz", "Rustic", "Summit", "Tidal", "Urban", "Velvet", "Willow"]
+ADJECTIVES = [
+    "Alpine",
+    "Breezy",
+    "Classic",
+    "Dusky",
+    "Everyday",
+    "Field",
+    "Granite",
+    "Harbor",
+    "Indigo",
+    "Juniper",
+    "Kestrel",
+    "Lunar",
+    "Meadow",
+    "Nordic",
+    "Orchard",
+    "Pioneer",
+    "Quartz",
+    "Rustic",
+    "Summit",
+    "Tidal",
+    "Urban",
+    "Velvet",
+    "Willow",
+]
 BRANDS = ["Agora Basics", "Northwind", "Fernhill", "Tidewater", "Larkspur", "Copperline"]
 SIZES = ["XS", "S", "M", "L", "XL"]
 COLORS = ["Black", "Sand", "Olive", "Navy", "Rust"]
@@ -68,7 +92,8 @@ class SeedReport:
 
     def render(self) -> str:
         lines = [
-            f"Demo shop '{self.shop_handle}': {self.products} products in {self.categories} categories.",
+            f"Demo shop '{self.shop_handle}': {self.products} products, "
+            f"{self.categories} categories.",
             "Demo users (email / password / role in domain):",
         ]
         lines += [
@@ -129,7 +154,7 @@ def _load_passwords(path: Path) -> dict[str, str]:
     if not path.exists():
         return {}
     pairs = (line.split(" ", 1) for line in path.read_text().splitlines() if " " in line)
-    return {email: password for email, password in pairs}
+    return dict(pairs)
 
 
 async def _catalog(session: AsyncSession, shop: Shop, count: int, rng: random.Random) -> int:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
+from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 
 from app.config import Settings
@@ -35,8 +38,14 @@ class Mutation(IdentityMutation, GoodsMutation):
 NODE_TYPES = [Product, ProductVariant, Category, Warehouse, Shop, User, InventoryAdjustment]
 
 
+class AgoraSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Expected errors (with a code) are answers, not incidents; ``ErrorCodes`` logs the
+        unexpected ones with their trace and request id."""
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
-    return strawberry.Schema(
+    return AgoraSchema(
         query=Query,
         mutation=Mutation,
         types=NODE_TYPES,

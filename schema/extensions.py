@@ -26,7 +26,7 @@ __all__ = ["ErrorCodes", "build_extensions"]
 log = logging.getLogger("agora.graphql")
 
 _LIMIT_MESSAGES = (
-    (re.compile(r"^Document contains more than \d+ tokens"), ApiErrorCode.MAX_TOKENS_EXCEEDED),
+    (re.compile(r"Document contains more than \d+ tokens"), ApiErrorCode.MAX_TOKENS_EXCEEDED),
     (re.compile(r"exceeds maximum operation depth"), ApiErrorCode.MAX_DEPTH_EXCEEDED),
     (re.compile(r"aliases found\. Allowed"), ApiErrorCode.MAX_ALIASES_EXCEEDED),
 )

@@ -86,7 +86,7 @@ class CustomerRegisterPayload:
 class TokenPayload:
     access_token: str | None
     refresh_token: str | None
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int | None = strawberry.field(description="Seconds until the access token expires.")
     user: User | None
     errors: list[IdentityError]
@@ -105,7 +105,7 @@ class CustomerRegisterInput:
     name: str = ""
 
 
-def _token_payload(info: Info, user: models.User, refresh_token: str) -> TokenPayload:
+def _token_payload(info: Info, user: models.User, refresh_token: str) -> TokenPayload | None:
     tokens = info.context.services.tokens
     return TokenPayload(
         access_token=tokens.issue(f"user:{user.id}"),
@@ -116,7 +116,7 @@ def _token_payload(info: Info, user: models.User, refresh_token: str) -> TokenPa
     )
 
 
-def _refused(code: IdentityErrorCode, message: str, *field: str) -> TokenPayload:
+def _refused(code: IdentityErrorCode, message: str, *field: str) -> TokenPayload | None:
     return TokenPayload(
         access_token=None,
         refresh_token=None,
@@ -147,7 +147,7 @@ class IdentityMutation:
     @strawberry.mutation(description="Shopper sign-up in the shop the request names.")
     async def customer_register(
         self, info: Info, input: CustomerRegisterInput
-    ) -> CustomerRegisterPayload:
+    ) -> CustomerRegisterPayload | None:
         shop = info.context.require_shop()
         passwords = info.context.services.passwords
 
@@ -164,7 +164,7 @@ class IdentityMutation:
     @strawberry.mutation(
         description="Log in. Wrong password, unknown email and a locked account all look alike."
     )
-    async def token_create(self, info: Info, email: str, password: str) -> TokenPayload:
+    async def token_create(self, info: Info, email: str, password: str) -> TokenPayload | None:
         context = info.context
         settings = context.services.settings
         policy = service.LockoutPolicy(
@@ -196,7 +196,7 @@ class IdentityMutation:
     @strawberry.mutation(
         description="Swap a refresh token for new tokens; each refresh token works once."
     )
-    async def token_refresh(self, info: Info, refresh_token: str) -> TokenPayload:
+    async def token_refresh(self, info: Info, refresh_token: str) -> TokenPayload | None:
         context = info.context
         ttl = timedelta(seconds=context.services.settings.refresh_token_ttl_seconds)
         async with context.db.writer() as session, session.begin():
@@ -211,7 +211,7 @@ class IdentityMutation:
         return _token_payload(info, user, rotation.new_token)
 
     @strawberry.mutation(description="Log out: revokes the refresh token and every rotation of it.")
-    async def token_revoke(self, info: Info, refresh_token: str) -> TokenRevokePayload:
+    async def token_revoke(self, info: Info, refresh_token: str) -> TokenRevokePayload | None:
         context = info.context
         async with context.db.writer() as session, session.begin():
             revoked = await sessions.revoke_session(session, refresh_token, now=context.now())

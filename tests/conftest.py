@@ -18,8 +18,8 @@ from app.db import Database
 from app.main import create_app
 from app.migrate import sync_policy, upgrade
 from tests.support.clock import MutableClock
-from tests.support.factories import World, make_world
 from tests.support.databases import fresh_database
+from tests.support.factories import World, make_world
 from tests.support.graphql import GraphQLClient
 from tests.support.sql import StatementCounter
 
@@ -71,7 +71,8 @@ def settings(var_dir: Path) -> Settings:
     """Settings for the suite: the given PostgreSQL, or a SQLite file of the run's own."""
     return Settings(
         var_dir=var_dir,
-        database_url=os.environ.get("AGORA_DATABASE_URL") or f"sqlite+aiosqlite:///{var_dir}/test.db",
+        database_url=os.environ.get("AGORA_DATABASE_URL")
+        or f"sqlite+aiosqlite:///{var_dir}/test.db",
         redis_url=os.environ.get("AGORA_REDIS_URL") or None,
         redis_prefix=f"{os.environ.get('AGORA_REDIS_PREFIX', 'agora-test')}:{RUN_ID}:",
         password_hash_time_cost=1,

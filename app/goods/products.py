@@ -172,7 +172,7 @@ async def create_product(session: AsyncSession, shop: ShopScope, draft: ProductD
     await session.flush()
     session.add_all(_replace_images(product, draft.images))
     if draft.variants:
-        await create_variants(session, shop, product, draft.variants, field="input.variants")
+        await create_variants(session, shop, product, draft.variants, field=("input", "variants"))
     await session.flush()
     return product
 

@@ -128,7 +128,7 @@ async def create_variants(
     product: Product,
     drafts: Sequence[VariantDraft],
     *,
-    field: str = "variants",
+    field: tuple[str, ...] = ("variants",),
 ) -> list[Variant]:
     existing = (
         await session.execute(
@@ -144,12 +144,12 @@ async def create_variants(
             Problem(
                 GoodsErrorCode.TOO_MANY_VARIANTS,
                 f"A product has at most {MAX_VARIANTS_PER_PRODUCT} variants.",
-                (field,),
+                field,
             )
         )
     prices: list[tuple[int | None, int | None]] = []
     for index, draft in enumerate(drafts):
-        path = (field, str(index))
+        path = (*field, str(index))
         problems += _check_fields(
             draft.sku, draft.option_values, draft.weight_grams, product.option_names, *path
         )
@@ -179,7 +179,7 @@ async def create_variants(
                 Problem(
                     GoodsErrorCode.DUPLICATE_SKU,
                     f"SKU {draft.sku!r} is in use.",
-                    (field, str(index), "sku"),
+                    (*field, str(index), "sku"),
                 )
             )
         if product.option_names and tuple(draft.option_values) in clashing:
@@ -187,7 +187,7 @@ async def create_variants(
                 Problem(
                     GoodsErrorCode.DUPLICATE_VARIANT,
                     "Another variant has these option values.",
-                    (field, str(index), "optionValues"),
+                    (*field, str(index), "optionValues"),
                 )
             )
     if problems:
@@ -223,12 +223,12 @@ async def update_variants(
     product: Product,
     changes: Sequence[VariantChanges],
     *,
-    field: str = "variants",
+    field: tuple[str, ...] = ("variants",),
 ) -> list[Variant]:
     variants = await _product_variants(session, product.id)
     problems: list[Problem] = []
     for index, change in enumerate(changes):
-        path = (field, str(index))
+        path = (*field, str(index))
         variant = variants.get(change.id)
         if variant is None:
             problems.append(
@@ -269,7 +269,7 @@ async def update_variants(
                 Problem(
                     GoodsErrorCode.DUPLICATE_SKU,
                     f"SKU {change.sku!r} is in use.",
-                    (field, str(index), "sku"),
+                    (*field, str(index), "sku"),
                 )
             )
         elif change.id in new_skus:
@@ -279,7 +279,7 @@ async def update_variants(
             Problem(
                 GoodsErrorCode.DUPLICATE_VARIANT,
                 "Two variants would have the same option values.",
-                (field,),
+                field,
             )
         )
     if problems:

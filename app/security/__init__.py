@@ -1,1 +1,1 @@
-"""Security: signing keys, access tokens, Casbin RBAC (and, later, OAuth2, signing, masking, audit)."""
+"""Security: signing keys, access tokens and Casbin RBAC (OAuth2, signing, masking, audit next)."""

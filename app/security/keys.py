@@ -13,7 +13,7 @@ from pathlib import Path
 
 from joserfc import jwk
 
-__all__ = ["load_or_create_secret", "load_or_create_signing_key"]
+__all__ = ["MissingKeyError", "load_or_create_secret", "load_or_create_signing_key"]
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -32,16 +32,27 @@ def _write_private(path: Path, data: bytes) -> None:
         temp.unlink()
 
 
-def load_or_create_signing_key(path: Path) -> jwk.ECKey:
+class MissingKeyError(RuntimeError):
+    """Production never invents keys: a missing key file is a deployment error."""
+
+
+def _require(path: Path, create: bool) -> None:
+    if not path.exists() and not create:
+        raise MissingKeyError(f"{path} does not exist; mount the key or set its AGORA_* path")
+
+
+def load_or_create_signing_key(path: Path, *, create: bool = True) -> jwk.ECKey:
     """The ES256 key that signs access tokens; its ``kid`` is its RFC 7638 thumbprint."""
+    _require(path, create)
     if not path.exists():
         key = jwk.ECKey.generate_key("P-256", auto_kid=True)
         _write_private(path, json.dumps(key.as_dict(private=True)).encode())
     return jwk.ECKey.import_key(json.loads(path.read_text()))
 
 
-def load_or_create_secret(path: Path) -> bytes:
-    """A 256-bit secret for HMACs that never leave Agora (pagination cursors, token hashes)."""
+def load_or_create_secret(path: Path, *, create: bool = True) -> bytes:
+    """A 256-bit secret for HMACs that never leave Agora (pagination cursors)."""
+    _require(path, create)
     if not path.exists():
         _write_private(path, secrets.token_hex(32).encode())
     return bytes.fromhex(path.read_text().strip())

@@ -93,7 +93,7 @@ WRITE_CATALOG = requires("catalog", "write")
 @strawberry.type
 class GoodsMutation:
     @strawberry.mutation(extensions=WRITE_CATALOG)
-    async def product_create(self, info: Info, input: ProductCreateInput) -> ProductPayload:
+    async def product_create(self, info: Info, input: ProductCreateInput) -> ProductPayload | None:
         shop = info.context.require_shop()
 
         async def work(session: AsyncSession) -> Product:
@@ -106,7 +106,7 @@ class GoodsMutation:
     @strawberry.mutation(extensions=WRITE_CATALOG)
     async def product_update(
         self, info: Info, id: strawberry.ID, input: ProductUpdateInput
-    ) -> ProductPayload:
+    ) -> ProductPayload | None:
         shop = info.context.require_shop()
 
         async def work(session: AsyncSession) -> Product:
@@ -119,7 +119,7 @@ class GoodsMutation:
         return ProductPayload(product=product, errors=_errors(error))
 
     @strawberry.mutation(extensions=WRITE_CATALOG, description="Idempotent by state.")
-    async def product_archive(self, info: Info, id: strawberry.ID) -> ProductPayload:
+    async def product_archive(self, info: Info, id: strawberry.ID) -> ProductPayload | None:
         shop = info.context.require_shop()
 
         async def work(session: AsyncSession) -> Product:
@@ -132,7 +132,7 @@ class GoodsMutation:
     @strawberry.mutation(extensions=WRITE_CATALOG, description="All or nothing.")
     async def product_variants_bulk_create(
         self, info: Info, product_id: strawberry.ID, variants: list[VariantCreateInput]
-    ) -> VariantsPayload:
+    ) -> VariantsPayload | None:
         shop = info.context.require_shop()
 
         async def work(session: AsyncSession) -> tuple[Product, list[ProductVariant]]:
@@ -152,7 +152,7 @@ class GoodsMutation:
     @strawberry.mutation(extensions=WRITE_CATALOG, description="All or nothing.")
     async def product_variants_bulk_update(
         self, info: Info, product_id: strawberry.ID, variants: list[VariantUpdateInput]
-    ) -> VariantsPayload:
+    ) -> VariantsPayload | None:
         shop = info.context.require_shop()
 
         async def work(session: AsyncSession) -> tuple[Product, list[int]]:
@@ -176,7 +176,7 @@ class GoodsMutation:
     @strawberry.mutation(extensions=WRITE_CATALOG, description="All or nothing.")
     async def product_variants_bulk_delete(
         self, info: Info, product_id: strawberry.ID, variant_ids: list[strawberry.ID]
-    ) -> VariantsDeletePayload:
+    ) -> VariantsDeletePayload | None:
         shop = info.context.require_shop()
 
         async def work(session: AsyncSession) -> Product:
@@ -198,7 +198,7 @@ class GoodsMutation:
         )
 
     @strawberry.mutation(extensions=WRITE_CATALOG)
-    async def category_create(self, info: Info, input: CategoryInput) -> CategoryPayload:
+    async def category_create(self, info: Info, input: CategoryInput) -> CategoryPayload | None:
         shop = info.context.require_shop()
 
         async def work(session: AsyncSession) -> Category:
@@ -223,7 +223,7 @@ class GoodsMutation:
     @strawberry.mutation(extensions=WRITE_CATALOG, description="parentId: null makes it a root.")
     async def category_update(
         self, info: Info, id: strawberry.ID, input: CategoryInput
-    ) -> CategoryPayload:
+    ) -> CategoryPayload | None:
         shop = info.context.require_shop()
 
         async def work(session: AsyncSession) -> Category:
@@ -245,7 +245,9 @@ class GoodsMutation:
         return CategoryPayload(category=category, errors=_errors(error))
 
     @strawberry.mutation(extensions=requires("inventory", "write"))
-    async def warehouse_create(self, info: Info, input: WarehouseCreateInput) -> WarehousePayload:
+    async def warehouse_create(
+        self, info: Info, input: WarehouseCreateInput
+    ) -> WarehousePayload | None:
         shop = info.context.require_shop()
 
         async def work(session: AsyncSession) -> Warehouse:
@@ -263,12 +265,12 @@ class GoodsMutation:
     )
     async def inventory_adjust(
         self, info: Info, input: InventoryAdjustInput
-    ) -> InventoryAdjustPayload:
+    ) -> InventoryAdjustPayload | None:
         context = info.context
         shop = context.require_shop()
         principal = context.principal
 
-        def refused(error: DomainError) -> InventoryAdjustPayload:
+        def refused(error: DomainError) -> InventoryAdjustPayload | None:
             return InventoryAdjustPayload(
                 adjustment=None, variant=None, replayed=False, errors=_errors(error)
             )

@@ -30,11 +30,15 @@ async def _catalog(world: World, size: int) -> None:
     category = await world.category("Shoes")
     warehouse = await world.warehouse()
     for index in range(size):
-        product = await world.product(f"Shoe {index}", prices=("10.00", "12.50"), category=category, images=2)
+        product = await world.product(
+            f"Shoe {index}", prices=("10.00", "12.50"), category=category, images=2
+        )
         async with world.services.db.reader() as session:
             from sqlalchemy import select
 
-            variant = await session.scalar(select(Variant.id).where(Variant.product_id == product).limit(1))
+            variant = await session.scalar(
+                select(Variant.id).where(Variant.product_id == product).limit(1)
+            )
         await world.stock(variant, warehouse, 5)
 
 

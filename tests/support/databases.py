@@ -25,7 +25,11 @@ async def fresh_database(template_url: str, var_dir: Path) -> AsyncIterator[str]
         return
     name = f"{url.database}_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database="postgres"
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        database="postgres",
     )
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')

@@ -39,24 +39,35 @@ class World:
     def handle(self) -> str:
         return self.shop.handle
 
-    async def user(self, role: str | None = None, domain: str | None = None, email: str | None = None) -> tuple[int, str]:
+    async def user(
+        self, role: str | None = None, domain: str | None = None, email: str | None = None
+    ) -> tuple[int, str]:
         """A user holding ``role`` (in this shop unless ``domain`` says otherwise): (id, token)."""
         async with self.services.db.writer() as session, session.begin():
             user = await create_user(
-                session, self.services.passwords, email=email or f"{unique('u')}@example.com", password="correct horse battery",
+                session,
+                self.services.passwords,
+                email=email or f"{unique('u')}@example.com",
+                password="correct horse battery",
             )
             if role is not None:
-                await assign_role(session, f"user:{user.id}", role, domain or shop_domain(self.shop.id))
+                await assign_role(
+                    session, f"user:{user.id}", role, domain or shop_domain(self.shop.id)
+                )
         return user.id, self.services.tokens.issue(f"user:{user.id}")
 
     async def category(self, name: str, parent: int | None = None) -> int:
         async with self.services.db.writer() as session, session.begin():
-            row = await create_category(session, self.shop.id, name=name, handle=unique("c"), parent_id=parent)
+            row = await create_category(
+                session, self.shop.id, name=name, handle=unique("c"), parent_id=parent
+            )
         return row.id
 
     async def warehouse(self, code: str | None = None) -> int:
         async with self.services.db.writer() as session, session.begin():
-            row = await create_warehouse(session, self.shop.id, code=code or unique("W"), name="Main")
+            row = await create_warehouse(
+                session, self.shop.id, code=code or unique("W"), name="Main"
+            )
         return row.id
 
     async def product(
@@ -93,8 +104,13 @@ class World:
     async def stock(self, variant_id: int, warehouse_id: int, units: int) -> None:
         async with self.services.db.writer() as session, session.begin():
             await adjust_inventory(
-                session, self.shop.id, variant_id=variant_id, warehouse_id=warehouse_id,
-                delta=units, reason=AdjustmentReason.RECEIVED, actor="test",
+                session,
+                self.shop.id,
+                variant_id=variant_id,
+                warehouse_id=warehouse_id,
+                delta=units,
+                reason=AdjustmentReason.RECEIVED,
+                actor="test",
             )
 
 

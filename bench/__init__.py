@@ -1,0 +1,1 @@
+"""Benchmarks: figures are printed as ratios against a baseline measured in the same run."""
