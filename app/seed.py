@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -26,6 +26,7 @@ from app.goods.models import (
     Variant,
     Warehouse,
 )
+from app.goods.variants import refresh_price_ranges
 from app.identity.models import Shop, User
 from app.identity.passwords import PasswordHashing
 from app.identity.service import create_user, normalize_email
@@ -239,16 +240,7 @@ async def _catalog(session: AsyncSession, shop: Shop, count: int, rng: random.Ra
         for variant in variants
         for warehouse in warehouses
     )
-    of_product = Variant.product_id == Product.id
-    await session.execute(
-        update(Product)
-        .where(Product.shop_id == shop.id)
-        .values(
-            price_min=select(func.min(Variant.price_amount)).where(of_product).scalar_subquery(),
-            price_max=select(func.max(Variant.price_amount)).where(of_product).scalar_subquery(),
-        )
-        .execution_options(synchronize_session=False)
-    )
+    await refresh_price_ranges(session, Product.shop_id == shop.id)
     return len(leaves) + len(DEPARTMENTS)
 
 

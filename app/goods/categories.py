@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import DomainError, Problem
 from app.goods.errors import GoodsErrorCode
 from app.goods.models import Category
-from app.goods.validation import check_handle, check_text, slugify
+from app.goods.validation import check_handle, check_text, handle_taken, slugify
 
 __all__ = ["CategoryChanges", "create_category", "update_category"]
 
@@ -34,15 +34,6 @@ async def _load(session: AsyncSession, shop_id: int, category_id: int, *field: s
     if category is None:
         raise DomainError.one(GoodsErrorCode.NOT_FOUND, "No such category.", *field)
     return category
-
-
-async def _handle_taken(
-    session: AsyncSession, shop_id: int, handle: str, except_id: int | None = None
-) -> bool:
-    query = select(Category.id).where(Category.shop_id == shop_id, Category.handle == handle)
-    if except_id is not None:
-        query = query.where(Category.id != except_id)
-    return await session.scalar(query) is not None
 
 
 async def _ancestors(session: AsyncSession, shop_id: int, category_id: int) -> list[int]:
@@ -70,7 +61,7 @@ async def create_category(
             raise DomainError.one(
                 GoodsErrorCode.INVALID, f"Categories nest at most {MAX_DEPTH} deep.", "parentId"
             )
-    if await _handle_taken(session, shop_id, handle):
+    if await handle_taken(session, Category, shop_id, handle):
         raise DomainError.one(GoodsErrorCode.DUPLICATE_HANDLE, "Handle in use.", "handle")
     category = Category(shop_id=shop_id, name=name.strip(), handle=handle, parent_id=parent_id)
     session.add(category)
@@ -89,8 +80,8 @@ async def update_category(
         problems += check_handle(changes.handle, "input", "handle")
     if problems:
         raise DomainError(problems)
-    if changes.handle is not None and await _handle_taken(
-        session, shop_id, changes.handle, category.id
+    if changes.handle is not None and await handle_taken(
+        session, Category, shop_id, changes.handle, category.id
     ):
         raise DomainError.one(GoodsErrorCode.DUPLICATE_HANDLE, "Handle in use.", "input", "handle")
     if changes.parent_id is not None:

@@ -12,7 +12,7 @@ from app.db import utcnow
 from app.errors import DomainError, Problem
 from app.goods.errors import GoodsErrorCode
 from app.goods.models import MAX_IMAGES_PER_PRODUCT, Category, Product, ProductImage, ProductStatus
-from app.goods.validation import check_handle, check_text, check_url, slugify
+from app.goods.validation import check_handle, check_text, check_url, handle_taken, slugify
 from app.goods.variants import ShopScope, VariantDraft, create_variants
 
 __all__ = [
@@ -105,15 +105,6 @@ async def _check_category(session: AsyncSession, shop_id: int, category_id: int)
     return []
 
 
-async def _handle_taken(
-    session: AsyncSession, shop_id: int, handle: str, except_id: int | None = None
-) -> bool:
-    query = select(Product.id).where(Product.shop_id == shop_id, Product.handle == handle)
-    if except_id is not None:
-        query = query.where(Product.id != except_id)
-    return await session.scalar(query) is not None
-
-
 async def _free_handle(session: AsyncSession, shop_id: int, base: str) -> str:
     """``base``, or ``base-2``, ``base-3``…: a generated handle never collides."""
     taken = set(
@@ -150,7 +141,7 @@ async def create_product(session: AsyncSession, shop: ShopScope, draft: ProductD
     if (
         draft.handle is not None
         and not problems
-        and await _handle_taken(session, shop.id, draft.handle)
+        and await handle_taken(session, Product, shop.id, draft.handle)
     ):
         problems.append(
             Problem(GoodsErrorCode.DUPLICATE_HANDLE, "Handle in use.", ("input", "handle"))
@@ -190,7 +181,9 @@ async def update_product(
         problems += check_text(changes.brand, 120, "input", "brand", required=False)
     if changes.handle is not None:
         problems += check_handle(changes.handle, "input", "handle")
-        if not problems and await _handle_taken(session, shop_id, changes.handle, product.id):
+        if not problems and await handle_taken(
+            session, Product, shop_id, changes.handle, product.id
+        ):
             problems.append(
                 Problem(GoodsErrorCode.DUPLICATE_HANDLE, "Handle in use.", ("input", "handle"))
             )

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
@@ -23,6 +23,7 @@ __all__ = [
     "create_variants",
     "delete_variants",
     "refresh_price_range",
+    "refresh_price_ranges",
     "update_variants",
 ]
 
@@ -310,12 +311,12 @@ async def delete_variants(
     return list(variant_ids)
 
 
-async def refresh_price_range(session: AsyncSession, product: Product) -> None:
-    """Recompute the product's denormalised price range from its variants, in SQL."""
+async def refresh_price_ranges(session: AsyncSession, which: ColumnElement[bool]) -> None:
+    """Recompute the denormalised price range of the products ``which`` selects, in SQL."""
     of_product = Variant.product_id == Product.id
     await session.execute(
         update(Product)
-        .where(Product.id == product.id)
+        .where(which)
         .values(
             price_min=select(func.min(Variant.price_amount)).where(of_product).scalar_subquery(),
             price_max=select(func.max(Variant.price_amount)).where(of_product).scalar_subquery(),
@@ -323,4 +324,8 @@ async def refresh_price_range(session: AsyncSession, product: Product) -> None:
         )
         .execution_options(synchronize_session=False)
     )
+
+
+async def refresh_price_range(session: AsyncSession, product: Product) -> None:
+    await refresh_price_ranges(session, Product.id == product.id)
     await session.refresh(product, ["price_min", "price_max", "updated_at"])

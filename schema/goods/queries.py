@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from strawberry.types import Info
 
 from app.goods import queries
@@ -75,6 +77,25 @@ def _to_filter(spec: ProductFilterInput | None, currency: str) -> ProductFilter:
     )
 
 
+def _by_id_or_handle(
+    model: type[CategoryRow] | type[ProductRow],
+    type_name: str,
+    info: Info,
+    id: strawberry.ID | None,
+    handle: str | None,
+) -> Select[Any] | None:
+    """The shop-scoped lookup by either key; None when the ID cannot be one of ``type_name``."""
+    query = select(model).where(model.shop_id == info.context.require_shop().id)
+    if id is not None:
+        parsed = parse_id(str(id))
+        if parsed is None or parsed[0] != type_name:
+            return None
+        return query.where(model.id == parsed[1])
+    if handle is not None:
+        return query.where(model.handle == handle)
+    raise api_error(ApiErrorCode.BAD_USER_INPUT, "Pass id or handle.")
+
+
 async def _sees_unpublished(info: Info) -> bool:
     return await info.context.allows("catalog", "read_unpublished")
 
@@ -91,17 +112,9 @@ class GoodsQuery:
     async def category(
         self, info: Info, id: strawberry.ID | None = None, handle: str | None = None
     ) -> Category | None:
-        shop = info.context.require_shop()
-        query = select(CategoryRow).where(CategoryRow.shop_id == shop.id)
-        if id is not None:
-            parsed = parse_id(str(id))
-            if parsed is None or parsed[0] != "Category":
-                return None
-            query = query.where(CategoryRow.id == parsed[1])
-        elif handle is not None:
-            query = query.where(CategoryRow.handle == handle)
-        else:
-            raise api_error(ApiErrorCode.BAD_USER_INPUT, "Pass id or handle.")
+        query = _by_id_or_handle(CategoryRow, "Category", info, id, handle)
+        if query is None:
+            return None
         async with info.context.db.reader() as session:
             row = await session.scalar(query)
         return Category.of(row) if row else None
@@ -112,22 +125,14 @@ class GoodsQuery:
     async def product(
         self, info: Info, id: strawberry.ID | None = None, handle: str | None = None
     ) -> Product | None:
-        shop = info.context.require_shop()
-        query = select(ProductRow).where(ProductRow.shop_id == shop.id)
-        if id is not None:
-            parsed = parse_id(str(id))
-            if parsed is None or parsed[0] != "Product":
-                return None
-            query = query.where(ProductRow.id == parsed[1])
-        elif handle is not None:
-            query = query.where(ProductRow.handle == handle)
-        else:
-            raise api_error(ApiErrorCode.BAD_USER_INPUT, "Pass id or handle.")
+        query = _by_id_or_handle(ProductRow, "Product", info, id, handle)
+        if query is None:
+            return None
         if not await _sees_unpublished(info):
             query = query.where(ProductRow.status == ProductStatus.ACTIVE)
         async with info.context.db.reader() as session:
             row = await session.scalar(query)
-        return Product.of(row, shop.currency) if row else None
+        return Product.of(row, info.context.require_shop().currency) if row else None
 
     @strawberry.field(description="Products, keyset-paginated: first/after or last/before.")
     async def products(
