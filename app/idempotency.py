@@ -20,7 +20,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, BigId, SessionFactory, utcnow
 
-__all__ = ["IdempotencyConflictError", "IdempotencyKey", "fingerprint", "run_once"]
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "IdempotencyConflictError",
+    "IdempotencyKey",
+    "IdempotencyKeyError",
+    "fingerprint",
+    "run_once",
+]
 
 MAX_KEY_LENGTH = 200
 
@@ -39,6 +46,10 @@ class IdempotencyKey(Base):
 
 class IdempotencyConflictError(Exception):
     """The key was used before with different input."""
+
+
+class IdempotencyKeyError(ValueError):
+    """The key is empty or longer than ``MAX_KEY_LENGTH``."""
 
 
 def fingerprint(request: Mapping[str, Any]) -> str:
@@ -60,6 +71,8 @@ async def run_once(
     failed may be retried with the same key. Two concurrent first calls race on the unique
     constraint; the loser starts over and finds the winner's result.
     """
+    if not key.strip() or len(key) > MAX_KEY_LENGTH:
+        raise IdempotencyKeyError(key)
     request_hash = fingerprint(request)
     for _attempt in range(3):
         try:

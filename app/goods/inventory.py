@@ -9,13 +9,19 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import utcnow
+from app.db import SessionFactory, utcnow
 from app.errors import DomainError, Problem
 from app.goods.errors import GoodsErrorCode
 from app.goods.models import InventoryAdjustment, InventoryLevel, Variant, Warehouse
 from app.goods.validation import check_text
+from app.idempotency import (
+    MAX_KEY_LENGTH,
+    IdempotencyConflictError,
+    IdempotencyKeyError,
+    run_once,
+)
 
-__all__ = ["AdjustmentReason", "adjust_inventory", "create_warehouse"]
+__all__ = ["AdjustmentReason", "adjust_inventory", "adjust_inventory_once", "create_warehouse"]
 
 MAX_DELTA = 1_000_000_000
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -152,3 +158,58 @@ async def adjust_inventory(
     session.add(adjustment)
     await session.flush()
     return adjustment
+
+
+async def adjust_inventory_once(
+    writer: SessionFactory,
+    shop_id: int,
+    *,
+    key: str,
+    variant_id: int,
+    warehouse_id: int,
+    delta: int,
+    reason: AdjustmentReason,
+    actor: str,
+) -> tuple[int, bool]:
+    """``adjust_inventory`` under an idempotency key: ``(adjustment id, replayed)``.
+
+    A replay returns the first adjustment; the same key with other input is refused; a refused
+    adjustment leaves the key unused, so the caller may retry it once the stock allows.
+    """
+
+    async def effect(session: AsyncSession) -> dict[str, int]:
+        adjustment = await adjust_inventory(
+            session,
+            shop_id,
+            variant_id=variant_id,
+            warehouse_id=warehouse_id,
+            delta=delta,
+            reason=reason,
+            actor=actor,
+        )
+        return {"adjustment_id": adjustment.id}
+
+    request = {"variant": variant_id, "warehouse": warehouse_id, "delta": delta, "reason": reason}
+    try:
+        result, replayed = await run_once(
+            writer,
+            scope=f"inventory_adjust:shop:{shop_id}",
+            key=key,
+            request=request,
+            effect=effect,
+        )
+    except IdempotencyKeyError as exc:
+        raise DomainError.one(
+            GoodsErrorCode.INVALID,
+            f"Give an idempotency key of 1 to {MAX_KEY_LENGTH} characters.",
+            "input",
+            "idempotencyKey",
+        ) from exc
+    except IdempotencyConflictError as exc:
+        raise DomainError.one(
+            GoodsErrorCode.IDEMPOTENCY_CONFLICT,
+            "This idempotency key was used with different input.",
+            "input",
+            "idempotencyKey",
+        ) from exc
+    return result["adjustment_id"], replayed

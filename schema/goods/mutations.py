@@ -13,7 +13,6 @@ from app.goods import variants as variant_service
 from app.goods.errors import GoodsErrorCode
 from app.goods.models import InventoryAdjustment as AdjustmentRow
 from app.goods.queries import StockedVariant
-from app.idempotency import MAX_KEY_LENGTH, IdempotencyConflictError, run_once
 from schema.errors import user_errors
 from schema.goods.inputs import (
     CategoryInput,
@@ -270,70 +269,32 @@ class GoodsMutation:
         shop = context.require_shop()
         principal = context.principal
 
-        def refused(error: DomainError) -> InventoryAdjustPayload | None:
-            return InventoryAdjustPayload(
-                adjustment=None, variant=None, replayed=False, errors=_errors(error)
-            )
-
-        key = input.idempotency_key.strip()
-        if not key or len(key) > MAX_KEY_LENGTH:
-            return refused(
-                DomainError.one(
-                    GoodsErrorCode.INVALID,
-                    "Give an idempotency key of 1 to 200 characters.",
-                    "input",
-                    "idempotencyKey",
-                )
-            )
         try:
             variant_pk = pk_or_refuse(
                 input.variant_id, "ProductVariant", GoodsErrorCode.NOT_FOUND, "input", "variantId"
             )
-            warehouse_pk = pk_or_refuse(
-                input.warehouse_id, "Warehouse", GoodsErrorCode.NOT_FOUND, "input", "warehouseId"
-            )
-        except DomainError as error:
-            return refused(error)
-
-        async def effect(session: AsyncSession) -> dict[str, int]:
-            row = await inventory.adjust_inventory(
-                session,
+            adjustment_id, replayed = await inventory.adjust_inventory_once(
+                context.db.writer,
                 shop.id,
+                key=input.idempotency_key,
                 variant_id=variant_pk,
-                warehouse_id=warehouse_pk,
+                warehouse_id=pk_or_refuse(
+                    input.warehouse_id,
+                    "Warehouse",
+                    GoodsErrorCode.NOT_FOUND,
+                    "input",
+                    "warehouseId",
+                ),
                 delta=input.delta,
                 reason=input.reason,
                 actor=principal.subject if principal else "",
             )
-            return {"adjustment_id": row.id, "variant_id": variant_pk}
-
-        request = {
-            "variant": variant_pk,
-            "warehouse": warehouse_pk,
-            "delta": input.delta,
-            "reason": input.reason.value,
-        }
-        try:
-            result, replayed = await run_once(
-                context.db.writer,
-                scope=f"inventory_adjust:shop:{shop.id}",
-                key=key,
-                request=request,
-                effect=effect,
-            )
-        except IdempotencyConflictError:
-            return refused(
-                DomainError.one(
-                    GoodsErrorCode.IDEMPOTENCY_CONFLICT,
-                    "This idempotency key was used with different input.",
-                    "input",
-                    "idempotencyKey",
-                )
-            )
         except DomainError as error:
-            return refused(error)
+            return InventoryAdjustPayload(
+                adjustment=None, variant=None, replayed=False, errors=_errors(error)
+            )
         async with context.db.reader() as session:
-            row = await session.get(AdjustmentRow, result["adjustment_id"])
+            row = await session.get(AdjustmentRow, adjustment_id)
             stocked = await goods_queries.stocked_variants_by_id(
                 session, shop.id, [variant_pk], include_unpublished=True
             )

@@ -487,3 +487,18 @@ async def test_a_failed_adjustment_leaves_its_key_free(world: World, gql: GraphQ
         "inventoryAdjust"
     ]
     assert accepted["errors"] == [] and accepted["replayed"] is False
+
+
+@pytest.mark.parametrize("key", ["", "   ", "k" * 201])
+async def test_an_unusable_idempotency_key_is_refused(
+    world: World, gql: GraphQLClient, key: str
+) -> None:
+    _, token = await world.user("business")
+    payload, variant, _ = await _adjust_input(world, 5, key)
+    result = (await gql(ADJUST, {"input": payload}, shop=world.handle, token=token)).ok()[
+        "inventoryAdjust"
+    ]
+    assert [(e["code"], e["field"]) for e in result["errors"]] == [
+        ("INVALID", ["input", "idempotencyKey"])
+    ]
+    assert await _count(world, InventoryLevel, InventoryLevel.variant_id == variant) == 0
