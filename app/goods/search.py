@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -68,8 +69,13 @@ def product_order(sort: ProductSort, reverse: bool, query: str | None) -> Keyset
         expression, descending, decode = Product.created_at, False, _parse_datetime
     else:
         expression, descending, decode = Product.title, False, str
-    order = KeysetOrder(sort.value, expression, Product.id, descending, decode)
-    return order.flipped() if reverse else order
+    if reverse:
+        descending = not descending
+    # The name travels in the cursor: a cursor only continues the very order that made it.
+    name = f"{sort.value}{':reverse' if reverse else ''}"
+    if sort is ProductSort.RELEVANCE and query:
+        name += ":" + hashlib.sha256(query.strip().lower().encode()).hexdigest()[:12]
+    return KeysetOrder(name, expression, Product.id, descending, decode)
 
 
 def _filtered(shop_id: int, spec: ProductFilter, *, include_unpublished: bool) -> Select[Any]:
