@@ -22,7 +22,10 @@ from app.seed import seed_demo
 
 PRODUCTS = 1500
 ROUNDS = 15
-FULL = "edges { cursor node { title category { name } images { url } variants { sku price { amount } quantityAvailable } priceRange { min { amount } } } }"
+FULL = (
+    "edges { cursor node { title category { name } images { url }"
+    " variants { sku price { amount } quantityAvailable } priceRange { min { amount } } } }"
+)
 TITLES = "edges { cursor node { title } }"
 
 
@@ -43,7 +46,10 @@ async def _median(http: httpx.AsyncClient, query: str, variables: dict[str, Any]
 
 
 def _listing(selection: str) -> str:
-    return f"query($first: Int!, $after: String) {{ products(first: $first, after: $after, sortKey: TITLE) {{ {selection} pageInfo {{ endCursor }} }} }}"
+    return (
+        "query($first: Int!, $after: String) { products(first: $first, after: $after, "
+        f"sortKey: TITLE) {{ {selection} pageInfo {{ endCursor }} }} }}"
+    )
 
 
 async def _run(http: httpx.AsyncClient) -> list[tuple[str, float, float]]:

@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,10 +23,8 @@ from app.security.principal import Principal
 from app.security.rbac import Authorizer, RoleAssignment, roles_of, shop_domain
 from app.security.tokens import TokenService
 from schema.errors import ApiErrorCode, api_error
+from schema.loaders import Loaders
 from schema.pagination import CursorCodec
-
-if TYPE_CHECKING:
-    from schema.loaders import Loaders
 
 __all__ = ["AgoraContext", "Services"]
 
@@ -71,8 +68,6 @@ class AgoraContext:
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            from schema.loaders import Loaders
-
             self._loaders = Loaders(self.db.reader, self.require_shop().id)
         return self._loaders
 

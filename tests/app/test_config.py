@@ -13,7 +13,11 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def test_readme_documents_every_setting() -> None:
     text = README.read_text()
-    missing = [f"AGORA_{name.upper()}" for name in Settings.model_fields if f"`AGORA_{name.upper()}`" not in text]
+    missing = [
+        f"AGORA_{name.upper()}"
+        for name in Settings.model_fields
+        if f"`AGORA_{name.upper()}`" not in text
+    ]
     assert missing == []
 
 
