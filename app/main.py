@@ -22,6 +22,7 @@ from app.logs import configure_logging
 from app.security.keys import load_or_create_secret, load_or_create_signing_key
 from app.security.rbac import Authorizer
 from app.security.tokens import TokenService
+from app.sharedstate import MemoryState, RedisState, SharedState
 from app.web.middleware import AcceptGuard, Authentication, BodyLimit, RequestContext
 from app.web.routes import healthz, jwks, readyz
 from schema import build_schema
@@ -69,6 +70,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        shared: SharedState = (
+            RedisState(redis, settings.redis_prefix) if redis is not None else MemoryState()
+        )
+        app.state.redis = redis
         app.state.services = Services(
             settings=settings,
             db=db,
@@ -77,8 +83,8 @@ def create_app(
             passwords=passwords,
             cursors=cursors,
             clock=clock,
+            shared=shared,
         )
-        app.state.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         try:
             yield
         finally:

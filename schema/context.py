@@ -22,6 +22,7 @@ from app.identity.passwords import PasswordHashing
 from app.security.principal import Principal
 from app.security.rbac import Authorizer, RoleAssignment, roles_of, shop_domain
 from app.security.tokens import TokenService
+from app.sharedstate import SharedState
 from schema.errors import ApiErrorCode, api_error
 from schema.loaders import Loaders
 from schema.pagination import CursorCodec
@@ -38,6 +39,7 @@ class Services:
     passwords: PasswordHashing
     cursors: CursorCodec
     clock: Callable[[], datetime]
+    shared: SharedState
 
 
 @dataclass
