@@ -15,7 +15,9 @@ __all__ = ["main"]
 cli = typer.Typer(help="Agora: GraphQL BFF and ISV marketplace server.", no_args_is_help=True)
 user_cli = typer.Typer(help="Manage users.", no_args_is_help=True)
 schema_cli = typer.Typer(help="The GraphQL schema.", no_args_is_help=True)
+client_cli = typer.Typer(help="Register API clients (ISV apps).", no_args_is_help=True)
 cli.add_typer(user_cli, name="user")
+cli.add_typer(client_cli, name="client")
 cli.add_typer(schema_cli, name="schema")
 console = Console(stderr=True)
 
@@ -92,6 +94,44 @@ def user_create(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     console.print(f"{'Created' if created else 'Updated'} {email}: {role} in {domain}.")
+
+
+@client_cli.command("create")
+def client_create(
+    name: str = typer.Option(...),
+    scope: list[str] = typer.Option([], help="Repeat for each scope, e.g. --scope goods:read."),
+    redirect_uri: list[str] = typer.Option([], help="Exact redirect URIs for the code flow."),
+) -> None:
+    """Register a client and print its credentials once (they are not stored readably)."""
+    from app.db import Database
+    from app.security.clients import IssuedCredentials, register_client
+    from app.security.encryption import load_or_create_keyring
+
+    settings = Settings()
+
+    async def create() -> IssuedCredentials:
+        db = Database.connect(settings)
+        cipher = load_or_create_keyring(settings.resolved_data_keyring_path, create=settings.is_dev)
+        try:
+            async with db.writer() as session, session.begin():
+                grants = ["client_credentials"]
+                if redirect_uri:
+                    grants += ["authorization_code", "refresh_token"]
+                return await register_client(
+                    session,
+                    cipher,
+                    name=name,
+                    scopes=scope,
+                    redirect_uris=redirect_uri,
+                    grant_types=grants,
+                )
+        finally:
+            await db.dispose()
+
+    issued = asyncio.run(create())
+    typer.echo(f"client_id       {issued.client_id}")
+    typer.echo(f"client_secret   {issued.client_secret}")
+    typer.echo(f"signing_secret  {issued.signing_secret}")
 
 
 @schema_cli.command("export")

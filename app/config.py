@@ -39,6 +39,7 @@ class Settings(BaseSettings):
 
     jwt_private_key_path: Path | None = None
     secret_key_path: Path | None = None
+    data_keyring_path: Path | None = None
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
     refresh_token_ttl_seconds: int = Field(default=30 * 86400, ge=3600)
     password_hash_time_cost: int = Field(default=3, ge=1)
@@ -76,6 +77,10 @@ class Settings(BaseSettings):
     @property
     def resolved_secret_key_path(self) -> Path:
         return self.secret_key_path or self.keys_dir / "secret.key"
+
+    @property
+    def resolved_data_keyring_path(self) -> Path:
+        return self.data_keyring_path or self.keys_dir / "data-keyring.json"
 
     @property
     def is_dev(self) -> bool:

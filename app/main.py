@@ -19,6 +19,7 @@ from app.config import Settings
 from app.db import Database
 from app.identity.passwords import PasswordHashing
 from app.logs import configure_logging
+from app.security.encryption import load_or_create_keyring
 from app.security.keys import load_or_create_secret, load_or_create_signing_key
 from app.security.rbac import Authorizer
 from app.security.tokens import TokenService
@@ -58,6 +59,7 @@ def create_app(
     passwords = PasswordHashing(
         time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib
     )
+    cipher = load_or_create_keyring(settings.resolved_data_keyring_path, create=settings.is_dev)
     cursors = CursorCodec(
         load_or_create_secret(settings.resolved_secret_key_path, create=settings.is_dev)
     )
@@ -84,6 +86,7 @@ def create_app(
             cursors=cursors,
             clock=clock,
             shared=shared,
+            cipher=cipher,
         )
         try:
             yield

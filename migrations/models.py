@@ -5,6 +5,7 @@ from __future__ import annotations
 import app.goods.models
 import app.idempotency
 import app.identity.models
+import app.security.clients
 import app.security.rbac  # noqa: F401 - registers Casbin's rule table on the shared metadata
 from app.db import Base
 

@@ -19,6 +19,7 @@ from app.config import Settings
 from app.db import Database
 from app.identity.models import Shop
 from app.identity.passwords import PasswordHashing
+from app.security.encryption import FieldCipher
 from app.security.principal import Principal
 from app.security.rbac import Authorizer, RoleAssignment, roles_of, shop_domain
 from app.security.tokens import TokenService
@@ -40,6 +41,7 @@ class Services:
     cursors: CursorCodec
     clock: Callable[[], datetime]
     shared: SharedState
+    cipher: FieldCipher
 
 
 @dataclass

@@ -13,10 +13,15 @@ from pathlib import Path
 
 from joserfc import jwk
 
-__all__ = ["MissingKeyError", "load_or_create_secret", "load_or_create_signing_key"]
+__all__ = [
+    "MissingKeyError",
+    "load_or_create_secret",
+    "load_or_create_signing_key",
+    "write_private",
+]
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -46,7 +51,7 @@ def load_or_create_signing_key(path: Path, *, create: bool = True) -> jwk.ECKey:
     _require(path, create)
     if not path.exists():
         key = jwk.ECKey.generate_key("P-256", auto_kid=True)
-        _write_private(path, json.dumps(key.as_dict(private=True)).encode())
+        write_private(path, json.dumps(key.as_dict(private=True)).encode())
     return jwk.ECKey.import_key(json.loads(path.read_text()))
 
 
@@ -54,5 +59,5 @@ def load_or_create_secret(path: Path, *, create: bool = True) -> bytes:
     """A 256-bit secret for HMACs that never leave Agora (pagination cursors)."""
     _require(path, create)
     if not path.exists():
-        _write_private(path, secrets.token_hex(32).encode())
+        write_private(path, secrets.token_hex(32).encode())
     return bytes.fromhex(path.read_text().strip())

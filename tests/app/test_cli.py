@@ -94,3 +94,31 @@ def test_schema_export_writes_the_committed_schema(env: Settings, tmp_path: Path
     assert result.exit_code == 0, result.output
     committed = Path(__file__).resolve().parents[2] / "schema.graphql"
     assert target.read_text() == committed.read_text()
+
+
+def test_client_create_prints_credentials_it_keeps_no_readable_copy_of(env: Settings) -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["migrate"]).exit_code == 0
+    result = runner.invoke(
+        cli, ["client", "create", "--name", "Shipping App", "--scope", "goods:read"]
+    )
+    assert result.exit_code == 0, result.output
+    issued = dict(line.split(maxsplit=1) for line in result.output.strip().splitlines())
+    assert issued["client_id"].startswith("agc_")
+
+    async def stored() -> tuple[str, str, list[str]]:
+        from app.security.clients import OAuthClient
+
+        db = Database.connect(env)
+        try:
+            async with db.reader() as session:
+                client = await session.scalar(select(OAuthClient))
+                assert client is not None
+                return client.secret_hash, client.signing_secret, client.scopes
+        finally:
+            await db.dispose()
+
+    secret_hash, signing, scopes = asyncio.run(stored())
+    assert issued["client_secret"] not in secret_hash
+    assert issued["signing_secret"] not in signing and signing.startswith("v1.")
+    assert scopes == ["goods:read"]
