@@ -28,7 +28,9 @@ def test_a_value_moved_to_another_column_or_altered_does_not_decrypt(tmp_path: P
         cipher.decrypt(tampered, context="users.email")
 
 
-def test_after_rotation_old_values_still_decrypt_and_new_ones_use_the_new_key(tmp_path: Path) -> None:
+def test_after_rotation_old_values_still_decrypt_and_new_ones_use_the_new_key(
+    tmp_path: Path,
+) -> None:
     old = load_or_create_keyring(tmp_path / "ring.json")
     stored = old.encrypt("secret", context="x")
     new = old.rotated()
