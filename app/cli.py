@@ -16,8 +16,10 @@ cli = typer.Typer(help="Agora: GraphQL BFF and ISV marketplace server.", no_args
 user_cli = typer.Typer(help="Manage users.", no_args_is_help=True)
 schema_cli = typer.Typer(help="The GraphQL schema.", no_args_is_help=True)
 client_cli = typer.Typer(help="Register API clients (ISV apps).", no_args_is_help=True)
+keys_cli = typer.Typer(help="Rotate keys.", no_args_is_help=True)
 cli.add_typer(user_cli, name="user")
 cli.add_typer(client_cli, name="client")
+cli.add_typer(keys_cli, name="keys")
 cli.add_typer(schema_cli, name="schema")
 console = Console(stderr=True)
 
@@ -45,7 +47,7 @@ def serve(
 
 
 @cli.command()
-def migrate(revision: str = typer.Argument("head")) -> None:
+def migrate(revision: str = typer.Argument("heads")) -> None:
     """Upgrade the database to REVISION and load the baseline RBAC policy."""
     from app import migrate as migrations
 
@@ -132,6 +134,129 @@ def client_create(
     typer.echo(f"client_id       {issued.client_id}")
     typer.echo(f"client_secret   {issued.client_secret}")
     typer.echo(f"signing_secret  {issued.signing_secret}")
+
+
+@cli.command()
+def sign(
+    key: str = typer.Option(..., help="The signing key: your client_id."),
+    secret: str = typer.Option(
+        ..., prompt=True, hide_input=True, help="The signing secret (prompted when omitted)."
+    ),
+    method: str = typer.Option("POST"),
+    url: str = typer.Option("/graphql", help="Path and query, or a full URL."),
+    data: str = typer.Option("", help="The body, or @file to send a file's bytes."),
+    timestamp: int | None = typer.Option(None, help="Unix seconds; defaults to now."),
+    nonce: str | None = typer.Option(None, help="Defaults to 128 random bits."),
+    curl: bool = typer.Option(False, "--curl", help="Print a ready curl command instead."),
+    show_canonical: bool = typer.Option(False, help="Also print the canonical string."),
+) -> None:
+    """Sign an open-API request (X-Agora-* headers), as partners' code must."""
+    import shlex
+    from urllib.parse import urlsplit
+
+    from app.security import signing
+
+    body = Path(data[1:]).read_bytes() if data.startswith("@") else data.encode()
+    target = urlsplit(url)
+    try:
+        headers = signing.sign_request(
+            key=key,
+            secret=secret,
+            method=method,
+            path=target.path or "/",
+            query=target.query,
+            body=body,
+            timestamp=timestamp,
+            nonce=nonce,
+        )
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    if show_canonical:
+        canonical = signing.canonical_string(
+            key=key,
+            timestamp=int(headers[signing.HEADER_TIMESTAMP]),
+            nonce=headers[signing.HEADER_NONCE],
+            method=method,
+            path=target.path or "/",
+            query=target.query,
+            body=body,
+        )
+        console.print(canonical, markup=False, highlight=False)
+    if not curl:
+        for name, value in headers.items():
+            typer.echo(f"{name}: {value}")
+        return
+    full = url if target.scheme else Settings().public_url.rstrip("/") + url
+    words = ["curl", "-sS", "-X", method.upper(), full]
+    for name, value in headers.items():
+        words += ["-H", f"{name}: {value}"]
+    if body:
+        words += ["-H", "content-type: application/json", "--data-binary", data]
+    typer.echo(shlex.join(words))
+
+
+@keys_cli.command("rotate")
+def keys_rotate() -> None:
+    """Make a new JWT signing key; the previous one stays in the JWKS and keeps verifying.
+
+    Restart the servers to sign with the new key. Tokens signed with the previous key verify
+    until they expire; the next rotation drops it, so wait at least one access-token lifetime
+    (AGORA_ACCESS_TOKEN_TTL_SECONDS) between rotations.
+    """
+    from app.security.keys import rotate_signing_keys
+
+    path = Settings().resolved_jwt_private_key_path
+    if not path.exists():
+        console.print(f"[red]{path} does not exist; there is nothing to rotate.[/red]")
+        raise typer.Exit(2)
+    keys = rotate_signing_keys(path)
+    previous = ", ".join(k.kid or "" for k in keys.previous)
+    console.print(f"Signing key {keys.current.kid}; still verifying {previous}.")
+
+
+@keys_cli.command("rotate-data")
+def keys_rotate_data(
+    resume: bool = typer.Option(
+        False, "--resume", help="Add no key; finish re-encrypting under the active one."
+    ),
+    batch_size: int = typer.Option(500, min=1, max=10_000, help="Rows per transaction."),
+) -> None:
+    """Add a new active data key (old keys kept), then re-encrypt every encrypted column.
+
+    Restart the servers afterwards (they read the keyring at start), then run again with
+    --resume to re-encrypt rows they wrote under the old key meanwhile.
+    """
+    from rich.progress import Progress
+
+    from app import rekey
+    from app.db import Database
+    from app.security.encryption import FieldCipher
+
+    settings = Settings()
+    path = settings.resolved_data_keyring_path
+    if not path.exists():
+        console.print(f"[red]{path} does not exist; there is nothing to rotate.[/red]")
+        raise typer.Exit(2)
+    cipher = FieldCipher.from_json(path.read_text()) if resume else rekey.add_data_key(path)
+    console.print(f"Active data key: {cipher.active_kid} ({len(cipher.keys)} keys in {path}).")
+
+    async def run() -> int:
+        db = Database.connect(settings)
+        try:
+            total = await rekey.count_encrypted_rows(db)
+            with Progress(console=console) as progress:
+                task = progress.add_task("Re-encrypting", total=total)
+                return await rekey.reencrypt(
+                    db,
+                    cipher,
+                    batch_size=batch_size,
+                    advance=lambda rows: progress.advance(task, rows),
+                )
+        finally:
+            await db.dispose()
+
+    console.print(f"{asyncio.run(run())} rows checked; every value is under {cipher.active_kid}.")
 
 
 @schema_cli.command("export")

@@ -47,6 +47,16 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_seconds: int = Field(default=900, ge=1)
 
+    rate_limit_rate: float = Field(default=10.0, gt=0)
+    rate_limit_burst: int = Field(default=20, ge=1)
+    query_cost_bucket_max: int = Field(default=1000, ge=1)
+    query_cost_restore_rate: float = Field(default=50.0, gt=0)
+    max_query_cost: int = Field(default=1000, ge=1)
+    concurrency_per_principal: int = Field(default=16, ge=1)
+    max_in_flight: int = Field(default=512, ge=1)
+    rate_limit_fail_open: bool = False
+    workers: int = Field(default=1, ge=1)
+
     max_query_tokens: int = Field(default=2000, ge=100)
     max_query_depth: int = Field(default=10, ge=2)
     max_query_aliases: int = Field(default=30, ge=1)

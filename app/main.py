@@ -5,6 +5,8 @@ Nothing else in Agora reaches for global state; what a module needs, it is hande
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -18,17 +20,36 @@ from starlette.routing import Route
 from app.config import Settings
 from app.db import Database
 from app.identity.passwords import PasswordHashing
+from app.limits.buckets import (
+    BucketStore,
+    FallbackBuckets,
+    MemoryBuckets,
+    RedisBuckets,
+)
+from app.limits.overrides import OverridingPolicy
+from app.limits.policy import ClientLimits, StaticPolicy
+from app.limits.shedding import InFlight
 from app.logs import configure_logging
-from app.security.encryption import load_or_create_keyring
-from app.security.keys import load_or_create_secret, load_or_create_signing_key
+from app.security.clients import ClientStatus, client_by_id, signing_secrets
+from app.security.encryption import FieldCipher, load_or_create_keyring
+from app.security.keys import load_or_create_secret, load_or_create_signing_keys
+from app.security.oauth.consent_session import SessionCodec
+from app.security.oauth.server import OAuthConfig
+from app.security.oauth.service import OAuthService
 from app.security.rbac import Authorizer
-from app.security.tokens import TokenService
+from app.security.signing import SignatureVerifier, Signer, SignerLookup
+from app.security.tokens import TokenDenylist, TokenService
 from app.sharedstate import MemoryState, RedisState, SharedState
-from app.web.middleware import AcceptGuard, Authentication, BodyLimit, RequestContext
+from app.signals import ChangeSignal
+from app.web.consent import ConsentPage
+from app.web.limits import RateLimits
+from app.web.middleware import Authentication, BodyLimit, RequestContext
+from app.web.oauth import oauth_routes
 from app.web.routes import healthz, jwks, readyz
 from schema import build_schema
 from schema.context import Services
 from schema.pagination import CursorCodec
+from schema.shops import ShopDirectory
 from schema.view import AgoraGraphQL
 
 __all__ = ["create_app"]
@@ -40,17 +61,55 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _default_limits(settings: Settings) -> ClientLimits:
+    return ClientLimits(
+        rate=settings.rate_limit_rate,
+        burst=settings.rate_limit_burst,
+        cost_max=settings.query_cost_bucket_max,
+        cost_restore=settings.query_cost_restore_rate,
+        concurrency=settings.concurrency_per_principal,
+    )
+
+
+def _buckets(settings: Settings, redis: Redis | None) -> BucketStore:
+    if redis is None:
+        return MemoryBuckets()
+    return FallbackBuckets(
+        RedisBuckets(redis, settings.redis_prefix),
+        MemoryBuckets(),
+        workers=settings.workers,
+        fail_open=settings.rate_limit_fail_open,
+    )
+
+
+def _client_signers(db: Database, cipher: FieldCipher) -> SignerLookup:
+    """Open-API signatures are made with a registered client's signing secrets."""
+
+    async def signer_of(key: str) -> Signer | None:
+        async with db.reader() as session:
+            client = await client_by_id(session, key)
+        if client is None:
+            return None
+        return Signer(
+            secrets=tuple(signing_secrets(client, cipher)),
+            suspended=client.status is ClientStatus.SUSPENDED,
+            scopes=frozenset(client.scopes),
+        )
+
+    return signer_of
+
+
 def create_app(
     settings: Settings | None = None, *, clock: Callable[[], datetime] = _utcnow
 ) -> Starlette:
     settings = settings or Settings()
     configure_logging(settings.log_level, json_lines=settings.log_json)
     db = Database.connect(settings)
-    signing_key = load_or_create_signing_key(
+    signing_keys = load_or_create_signing_keys(
         settings.resolved_jwt_private_key_path, create=settings.is_dev
     )
     tokens = TokenService(
-        signing_key,
+        signing_keys,
         issuer=settings.public_url,
         audience=settings.public_url,
         ttl_seconds=settings.access_token_ttl_seconds,
@@ -70,27 +129,66 @@ def create_app(
         multipart_uploads_enabled=False,
     )
 
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    shared: SharedState = (
+        RedisState(redis, settings.redis_prefix) if redis is not None else MemoryState()
+    )
+    tokens.attach_denylist(TokenDenylist(shared, clock=lambda: clock().timestamp()))
+    oauth = OAuthService(
+        db, OAuthConfig(tokens, refresh_ttl_seconds=settings.refresh_token_ttl_seconds), clock
+    )
+    consent = ConsentPage(
+        oauth,
+        SessionCodec(
+            load_or_create_secret(settings.resolved_secret_key_path, create=settings.is_dev),
+            clock=lambda: clock().timestamp(),
+        ),
+        settings.public_url,
+    )
+    buckets = _buckets(settings, redis)
+    signatures = SignatureVerifier(
+        _client_signers(db, cipher), shared, clock=lambda: clock().timestamp()
+    )
+    policy = OverridingPolicy(StaticPolicy(_default_limits(settings)), db.reader, clock)
+    override_changes = ChangeSignal(
+        policy.reload, redis, channel=f"{settings.redis_prefix}limits:overrides-changed"
+    )
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-        shared: SharedState = (
-            RedisState(redis, settings.redis_prefix) if redis is not None else MemoryState()
-        )
         app.state.redis = redis
+        authorizer = await Authorizer.load(db.engine)
+        app.state.policy_changes = ChangeSignal(
+            authorizer.reload, redis, channel=f"{settings.redis_prefix}rbac:policy-changed"
+        )
+        await policy.reload()
+        app.state.rate_policy = policy
+        # Not awaited: a Redis that is down must not stop the API from starting.
+        listeners = [
+            asyncio.create_task(app.state.policy_changes.listen()),
+            asyncio.create_task(override_changes.listen()),
+        ]
         app.state.services = Services(
             settings=settings,
             db=db,
             tokens=tokens,
-            authorizer=await Authorizer.load(db.engine),
+            authorizer=authorizer,
             passwords=passwords,
             cursors=cursors,
             clock=clock,
             shared=shared,
             cipher=cipher,
+            buckets=buckets,
+            shops=ShopDirectory(db.reader),
+            override_changes=override_changes,
         )
         try:
             yield
         finally:
+            for listener in listeners:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             await db.dispose()
@@ -99,6 +197,7 @@ def create_app(
         routes=[
             Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
             Route("/.well-known/jwks.json", jwks),
+            *oauth_routes(oauth, consent, settings.public_url),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],
@@ -113,8 +212,13 @@ def create_app(
                 max_age=600,
             ),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
-            Middleware(AcceptGuard, path=GRAPHQL_PATH),
-            Middleware(Authentication, tokens=tokens),
+            Middleware(Authentication, tokens=tokens, signatures=signatures),
+            Middleware(
+                RateLimits,
+                buckets=buckets,
+                policy=policy,
+                in_flight=InFlight(settings.max_in_flight),
+            ),
         ],
         lifespan=lifespan,
     )

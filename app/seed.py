@@ -27,9 +27,12 @@ from app.goods.models import (
     Warehouse,
 )
 from app.goods.variants import refresh_price_ranges
-from app.identity.models import Shop, User
+from app.identity.models import Shop
 from app.identity.passwords import PasswordHashing
-from app.identity.service import create_user, normalize_email
+from app.identity.personal import PersonalDataCipher
+from app.identity.service import create_user, user_by_email
+from app.security.blind_index import IndexedFieldCipher
+from app.security.encryption import load_or_create_keyring
 from app.security.rbac import assign_role, validate_assignment
 
 __all__ = ["SeedReport", "ensure_user", "seed_demo"]
@@ -116,6 +119,7 @@ async def _resolve_domain(session: AsyncSession, domain: str) -> str:
 async def _grant(
     session: AsyncSession,
     hashing: PasswordHashing,
+    cipher: PersonalDataCipher,
     email: str,
     password: str,
     role: str,
@@ -124,10 +128,12 @@ async def _grant(
 ) -> bool:
     domain = await _resolve_domain(session, domain)
     validate_assignment(role, domain)
-    user = await session.scalar(select(User).where(User.email == normalize_email(email)))
+    user = await user_by_email(session, cipher, email)
     created = user is None
     if user is None:
-        user = await create_user(session, hashing, email=email, password=password, name=name)
+        user = await create_user(
+            session, hashing, cipher, email=email, password=password, name=name
+        )
     await assign_role(session, f"user:{user.id}", role, domain)
     return created
 
@@ -142,9 +148,16 @@ async def ensure_user(
     )
     try:
         async with db.writer() as session, session.begin():
-            return await _grant(session, hashing, email, password, role, domain, name)
+            return await _grant(
+                session, hashing, _personal_cipher(settings), email, password, role, domain, name
+            )
     finally:
         await db.dispose()
+
+
+def _personal_cipher(settings: Settings) -> IndexedFieldCipher:
+    keyring = load_or_create_keyring(settings.resolved_data_keyring_path, create=settings.is_dev)
+    return IndexedFieldCipher.of(keyring)
 
 
 def _credentials_file(settings: Settings) -> Path:
@@ -253,6 +266,7 @@ async def seed_demo(
     )
     path = _credentials_file(settings)
     passwords = _load_passwords(path)
+    cipher = _personal_cipher(settings)
     try:
         async with db.writer() as session, session.begin():
             if only_if_empty and await session.scalar(select(func.count()).select_from(Shop)):
@@ -284,7 +298,14 @@ async def seed_demo(
                 }[kind]
                 password = passwords.setdefault(email, secrets.token_urlsafe(12))
                 await _grant(
-                    session, hashing, email, password, role, domain, name.replace("-", " ").title()
+                    session,
+                    hashing,
+                    cipher,
+                    email,
+                    password,
+                    role,
+                    domain,
+                    name.replace("-", " ").title(),
                 )
                 report.credentials.append((email, password, f"{role} in {domain}"))
     finally:

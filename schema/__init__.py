@@ -9,6 +9,7 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 
 from app.config import Settings
+from schema.audit import AuditQuery
 from schema.extensions import build_extensions
 from schema.goods.mutations import GoodsMutation
 from schema.goods.queries import GoodsQuery
@@ -20,18 +21,19 @@ from schema.goods.types import (
     Warehouse,
 )
 from schema.identity import IdentityMutation, IdentityQuery, Shop, User
+from schema.limits import LimitsMutation
 from schema.root import NodeQuery
 
 __all__ = ["Mutation", "Query", "build_schema"]
 
 
 @strawberry.type
-class Query(NodeQuery, IdentityQuery, GoodsQuery):
+class Query(NodeQuery, IdentityQuery, GoodsQuery, AuditQuery):
     """Everything a storefront or back office can read."""
 
 
 @strawberry.type
-class Mutation(IdentityMutation, GoodsMutation):
+class Mutation(IdentityMutation, GoodsMutation, LimitsMutation):
     """Everything that changes data. Each returns a payload with ``errors``."""
 
 

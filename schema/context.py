@@ -19,14 +19,18 @@ from app.config import Settings
 from app.db import Database
 from app.identity.models import Shop
 from app.identity.passwords import PasswordHashing
+from app.limits.buckets import BucketStore
 from app.security.encryption import FieldCipher
+from app.security.oauth.roles import granted_roles
 from app.security.principal import Principal
 from app.security.rbac import Authorizer, RoleAssignment, roles_of, shop_domain
 from app.security.tokens import TokenService
 from app.sharedstate import SharedState
+from app.signals import ChangeSignal
 from schema.errors import ApiErrorCode, api_error
 from schema.loaders import Loaders
 from schema.pagination import CursorCodec
+from schema.shops import ShopDirectory
 
 __all__ = ["AgoraContext", "Services"]
 
@@ -42,6 +46,9 @@ class Services:
     clock: Callable[[], datetime]
     shared: SharedState
     cipher: FieldCipher
+    buckets: BucketStore
+    shops: ShopDirectory
+    override_changes: ChangeSignal
 
 
 @dataclass
@@ -79,6 +86,8 @@ class AgoraContext:
         """The caller's role assignments, read once per request (one statement)."""
         if self.principal is None:
             return []
+        if self.principal.subject.startswith("app:"):
+            return granted_roles(self.principal.scope, self.principal.shop_id)
         if self._assignments is None:
             self._assignments = asyncio.ensure_future(
                 self._read_assignments(self.principal.subject)

@@ -1,29 +1,48 @@
-"""Schema extensions: request limits, and errors that always carry a code and never leak.
+"""Schema extensions: request limits, cached parsing and validation, and errors that always
+carry a code and never leak.
 
 An unexpected exception is logged with its trace and the request id, and reaches the client
 as ``INTERNAL`` with that request id, so operators can find it and clients learn nothing else.
+
+The depth and alias limits are validation rules built once, at start-up. Strawberry's
+``ValidationCache`` keys on the document *and* the tuple of rule classes, and its limiter
+extensions build new rule classes on every request, so with them the cache never hits. With
+the same classes each time it does, and a refused document is cached with its errors, so a
+repeat is refused without running the rules again. The token limit is a parse option: the
+parser cache does not keep a document that failed to parse, so it is checked on every request.
+Anything that depends on variables (query cost) cannot live in cached validation and does not.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Callable, Iterator
+from functools import partial
 
-from graphql import GraphQLError, GraphQLSyntaxError
+from graphql import ASTValidationRule, GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 
 from app.config import Settings
 from schema.errors import ApiErrorCode
+from schema.throttling import QueryCost
 
-__all__ = ["ErrorCodes", "build_extensions"]
+__all__ = ["DOCUMENT_CACHE_SIZE", "DocumentCache", "ErrorCodes", "build_extensions", "limit_rules"]
 
 log = logging.getLogger("agora.graphql")
+
+# Distinct documents whose parse and validation are kept. Bounded, so a client sending ever new
+# documents only evicts; a deployment's own queries are far fewer.
+DOCUMENT_CACHE_SIZE = 512
 
 _LIMIT_MESSAGES = (
     (re.compile(r"Document contains more than \d+ tokens"), ApiErrorCode.MAX_TOKENS_EXCEEDED),
@@ -74,11 +93,41 @@ class ErrorCodes(SchemaExtension):
         )
 
 
+class DocumentCache(ParserCache):
+    """Strawberry's ``ParserCache``, except that a document that fails to parse (a syntax error,
+    or over the token limit) is left to strawberry's own parse step.
+
+    ``ParserCache`` lets the parse error escape its hook (strawberry issue 1439), which skips
+    every extension's ``on_operation`` exit, so the error would reach the client without its
+    code. Parsed here and failing, the document is parsed again by strawberry, which reports
+    the error the usual way; only documents that parse are ever cached.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        yield
+
+
+def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
+    """The depth and alias rules, built once so that every request validates with the very same
+    classes, which is what lets the validation cache hit."""
+    return [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
+    ]
+
+
 def build_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Factories: strawberry builds a fresh extension per request from each."""
     return [
         ErrorCodes,
-        lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
+        QueryCost,
+        partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
+        partial(AddValidationRules, limit_rules(settings)),
+        partial(DocumentCache, maxsize=DOCUMENT_CACHE_SIZE),
+        partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
     ]

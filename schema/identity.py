@@ -9,11 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from app.errors import DomainError
-from app.identity import models, service, sessions
+from app.identity import models, personal, service, sessions
 from app.identity.errors import IdentityErrorCode
+from app.security.blind_index import IndexedFieldCipher
+from app.security.masking import MaskKind
+from app.security.principal import Principal
 from app.security.rbac import assign_role, shop_domain
 from schema.errors import UserError, user_errors
 from schema.node import Node, encode_id
+from schema.personal_data import personal_field
 from schema.transactions import write
 
 __all__ = ["IdentityMutation", "IdentityQuery", "Shop", "User"]
@@ -28,6 +32,11 @@ class IdentityError(UserError):
 
 def _errors(error: DomainError | None) -> list[IdentityError]:
     return [] if error is None else user_errors(error, IdentityError, IdentityErrorCodeEnum)
+
+
+def personal_cipher(info: Info) -> IndexedFieldCipher:
+    """Identity's ``PersonalDataCipher`` port, over the app's data keyring."""
+    return IndexedFieldCipher.of(info.context.services.cipher)
 
 
 @strawberry.type
@@ -54,20 +63,32 @@ class RoleAssignment:
 
 @strawberry.type
 class User(Node):
-    email: str
     name: str
-    phone: str | None
     created_at: datetime
+    row: strawberry.Private[models.User]
+    # Set where the operation itself proved the caller is this user (logging in, refreshing).
+    caller_is_user: strawberry.Private[bool] = False
 
     @classmethod
-    def of(cls, row: models.User) -> User:
+    def of(cls, row: models.User, *, caller_is_user: bool = False) -> User:
         return cls(
             id=encode_id("User", row.id),
-            email=row.email,
             name=row.name,
-            phone=row.phone,
             created_at=row.created_at,
+            row=row,
+            caller_is_user=caller_is_user,
         )
+
+    def owned_by(self, principal: Principal | None) -> bool:
+        return self.caller_is_user or (principal is not None and principal.user_id == self.row.id)
+
+    @personal_field(MaskKind.EMAIL)
+    def email(self, info: Info) -> str:
+        return personal.email_of(self.row, personal_cipher(info))
+
+    @personal_field(MaskKind.PHONE)
+    def phone(self, info: Info) -> str | None:
+        return personal.phone_of(self.row, personal_cipher(info))
 
     @strawberry.field(description="The caller's roles and the domains they hold them in.")
     async def roles(self, info: Info) -> list[RoleAssignment]:
@@ -103,6 +124,9 @@ class CustomerRegisterInput:
     email: str
     password: str
     name: str = ""
+    phone: str | None = strawberry.field(
+        default=None, description="Digits with an optional leading +; spaces and dashes are fine."
+    )
 
 
 def _token_payload(info: Info, user: models.User, refresh_token: str) -> TokenPayload | None:
@@ -111,7 +135,7 @@ def _token_payload(info: Info, user: models.User, refresh_token: str) -> TokenPa
         access_token=tokens.issue(f"user:{user.id}"),
         refresh_token=refresh_token,
         expires_in=tokens.ttl_seconds,
-        user=User.of(user),
+        user=User.of(user, caller_is_user=True),
         errors=[],
     )
 
@@ -153,7 +177,13 @@ class IdentityMutation:
 
         async def work(session: AsyncSession) -> User:
             user = await service.create_user(
-                session, passwords, email=input.email, password=input.password, name=input.name
+                session,
+                passwords,
+                personal_cipher(info),
+                email=input.email,
+                password=input.password,
+                name=input.name,
+                phone=input.phone,
             )
             await assign_role(session, f"user:{user.id}", "shopper", shop_domain(shop.id))
             return User.of(user)
@@ -174,6 +204,7 @@ class IdentityMutation:
             user = await service.authenticate(
                 session,
                 context.services.passwords,
+                personal_cipher(info),
                 email=email,
                 password=password,
                 now=context.now(),

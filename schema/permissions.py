@@ -13,6 +13,7 @@ from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
 
 from app.security.rbac import PLATFORM, shop_domain
+from schema.auditing import record_denial
 from schema.errors import ApiErrorCode
 
 __all__ = ["Allowed", "requires"]
@@ -32,7 +33,11 @@ class Allowed(BasePermission):
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         context = info.context
         domain = PLATFORM if self.domain == "platform" else shop_domain(context.require_shop().id)
-        return await context.allows(self.obj, self.act, domain)
+        if await context.allows(self.obj, self.act, domain):
+            return True
+        # Recorded before answering; if the record cannot be written the caller gets INTERNAL.
+        await record_denial(info, domain)
+        return False
 
 
 def requires(

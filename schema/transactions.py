@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from app.errors import DomainError
+from schema.auditing import Audit, record_change
 from schema.node import parse_id
 
 __all__ = ["pk_or_refuse", "write"]
@@ -18,12 +19,20 @@ T = TypeVar("T")
 
 
 async def write(
-    info: Info, work: Callable[[AsyncSession], Awaitable[T]]
+    info: Info, work: Callable[[AsyncSession], Awaitable[T]], audit: Audit[T] | None = None
 ) -> tuple[T | None, DomainError | None]:
-    """Commit ``work`` or, if it refuses, roll everything back and return the refusal."""
+    """Commit ``work`` or, if it refuses, roll everything back and return the refusal.
+
+    With ``audit``, the change's audit record is written in the same transaction; a refusal
+    changed nothing and leaves no record.
+    """
     try:
         async with info.context.db.writer() as session, session.begin():
-            return await work(session), None
+            before = await audit.state_before(session) if audit is not None else None
+            result = await work(session)
+            if audit is not None:
+                await record_change(info, session, audit, result, before)
+            return result, None
     except DomainError as error:
         return None, error
 

@@ -1,15 +1,32 @@
-"""The ``/graphql`` endpoint: strawberry's ASGI view with Agora's context."""
+"""The ``/graphql`` endpoint: strawberry's ASGI view with Agora's context, answering in the
+format the client's ``Accept`` asks for.
+
+JSON goes through strawberry untouched. ``application/graphql-response+json`` follows GraphQL
+over HTTP: a request that fails before execution (unparsable, invalid, malformed) has no
+``data`` and a 4xx status, so clients and proxies can tell it from a partial result. XML is the
+JSON response mapped by ``schema.xml``. A client that accepts none of these gets 406 before
+anything runs.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 
-from app.identity.service import default_shop, shop_by_handle
 from schema.context import AgoraContext, Services
+from schema.errors import ApiErrorCode
+from schema.negotiation import ResponseFormat, negotiate
+from schema.xml import to_xml
 
 __all__ = ["EXAMPLE_QUERY", "AgoraGraphQL"]
 
@@ -35,17 +52,80 @@ query FirstProducts {
 """
 
 
+_CODES_BY_STATUS = {
+    400: ApiErrorCode.BAD_REQUEST.value,
+    404: ApiErrorCode.NOT_FOUND.value,
+    405: ApiErrorCode.METHOD_NOT_ALLOWED.value,
+    406: ApiErrorCode.NOT_ACCEPTABLE.value,
+}
+_NOT_ACCEPTABLE = (
+    "Accept one of application/json, application/graphql-response+json or application/xml."
+)
+
+
 class AgoraGraphQL(GraphQL[AgoraContext, None]):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive=receive)
+        response_format = negotiate(request.headers.get("accept"))
+        if response_format is None and not self.should_render_graphql_ide(
+            self.request_adapter_class(request)
+        ):
+            response = _refusal(ResponseFormat.JSON, HTTPException(406, _NOT_ACCEPTABLE))
+        else:
+            # The IDE page is HTML, which no format names; it asked for text/html.
+            request.state.response_format = response_format or ResponseFormat.JSON
+            try:
+                response = await self.run(request)
+            except HTTPException as error:
+                response = _refusal(request.state.response_format, error)
+        await response(scope, receive, send)
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        # Strawberry hands create_response only this, so it carries the negotiated format.
+        sub_response.media_type = request.state.response_format
+        sub_response.headers["vary"] = "Accept"
+        return sub_response
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        response_data = await super().process_result(request, result)
+        if request.state.response_format is ResponseFormat.GRAPHQL_RESPONSE and isinstance(
+            result, PreExecutionError
+        ):
+            # The request failed before execution, so there is no data, not even null.
+            del response_data["data"]
+        return response_data
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response_format = sub_response.media_type
+        if response_format == ResponseFormat.JSON or isinstance(response_data, list):
+            return super().create_response(response_data, sub_response)
+        if response_format == ResponseFormat.XML:
+            body: str | bytes = to_xml(response_data)
+            status = 200
+        else:
+            body = self.encode_json(response_data)
+            status = 200 if "data" in response_data else 400
+        response = Response(body, status_code=sub_response.status_code or status)
+        response.headers.raw.extend(sub_response.headers.raw)
+        response.headers["content-type"] = _content_type(response_format)
+        response.background = sub_response.background
+        return response
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> AgoraContext:
         services: Services = request.app.state.services
-        handle = request.headers.get(SHOP_HEADER)
-        problem = None
-        async with services.db.reader() as session:
-            shop = await (shop_by_handle(session, handle) if handle else default_shop(session))
-        if handle and shop is None:
-            problem = f"No shop has the handle {handle!r}."
+        shop, problem = await services.shops.resolve(request.headers.get(SHOP_HEADER))
         return AgoraContext(
             services=services,
             request=request,  # type: ignore[arg-type]
@@ -73,3 +153,30 @@ class AgoraGraphQL(GraphQL[AgoraContext, None]):
 
 def _js(text: str) -> bytes:
     return orjson.dumps(text)
+
+
+def _content_type(response_format: str | None) -> str:
+    if response_format == ResponseFormat.XML:
+        return f"{ResponseFormat.XML}; charset=utf-8"
+    return str(response_format)
+
+
+def _refusal(response_format: ResponseFormat, error: HTTPException) -> Response:
+    """A request strawberry refused (406, malformed body, unknown method) as a GraphQL error
+    with a code, in the client's format."""
+    body: dict[str, Any] = {
+        "errors": [
+            {
+                "message": error.reason,
+                "extensions": {
+                    "code": _CODES_BY_STATUS.get(error.status_code, ApiErrorCode.BAD_REQUEST.value)
+                },
+            }
+        ]
+    }
+    encoded = to_xml(body) if response_format is ResponseFormat.XML else orjson.dumps(body)
+    return Response(
+        encoded,
+        status_code=error.status_code,
+        headers={"vary": "Accept", "content-type": _content_type(response_format)},
+    )

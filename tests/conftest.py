@@ -80,6 +80,11 @@ def settings(var_dir: Path) -> Settings:
         max_body_bytes=64 * 1024,
         cors_origins=["https://shop.example"],
         login_max_failures=3,
+        # Generous limits for the suite; tests of the limits build apps with tight ones.
+        rate_limit_rate=10_000,
+        rate_limit_burst=10_000,
+        query_cost_bucket_max=1_000_000,
+        query_cost_restore_rate=100_000,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -170,11 +171,13 @@ async def adjust_inventory_once(
     delta: int,
     reason: AdjustmentReason,
     actor: str,
+    on_adjusted: Callable[[AsyncSession, InventoryAdjustment], Awaitable[None]] | None = None,
 ) -> tuple[int, bool]:
     """``adjust_inventory`` under an idempotency key: ``(adjustment id, replayed)``.
 
     A replay returns the first adjustment; the same key with other input is refused; a refused
     adjustment leaves the key unused, so the caller may retry it once the stock allows.
+    ``on_adjusted`` runs in the adjustment's transaction (the audit record), never on a replay.
     """
 
     async def effect(session: AsyncSession) -> dict[str, int]:
@@ -187,6 +190,8 @@ async def adjust_inventory_once(
             reason=reason,
             actor=actor,
         )
+        if on_adjusted is not None:
+            await on_adjusted(session, adjustment)
         return {"adjustment_id": adjustment.id}
 
     request = {"variant": variant_id, "warehouse": warehouse_id, "delta": delta, "reason": reason}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, BigId, utcnow
@@ -29,11 +29,14 @@ class User(Base):
 
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    # Stored lower-cased: addresses are compared case-insensitively everywhere.
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    # Email and phone are AES-GCM ciphertext (``app.identity.personal``): read them with
+    # ``email_of`` / ``phone_of``. The attribute names say so, so no one compares them by mistake.
+    sealed_email: Mapped[str] = mapped_column("email", Text)
+    # HMAC of the lower-cased address: the login lookup, and unique case-insensitively.
+    email_index: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(200), default="")
-    phone: Mapped[str | None] = mapped_column(String(32))
+    sealed_phone: Mapped[str | None] = mapped_column("phone", Text)
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

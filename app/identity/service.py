@@ -1,7 +1,12 @@
-"""Signing up, creating staff, and checking passwords with a lockout after repeated failures."""
+"""Signing up, creating staff, and checking passwords with a lockout after repeated failures.
+
+Emails and phones are stored encrypted (``app.identity.personal``); users are found by the
+email's blind index. Refusals never repeat the address or number they refuse.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,6 +19,7 @@ from app.errors import DomainError
 from app.identity.errors import IdentityErrorCode
 from app.identity.models import Shop, User
 from app.identity.passwords import MIN_PASSWORD_LENGTH, PasswordHashing
+from app.identity.personal import PersonalDataCipher, email_index, seal_contact
 
 __all__ = [
     "LockoutPolicy",
@@ -21,12 +27,18 @@ __all__ = [
     "create_user",
     "default_shop",
     "normalize_email",
+    "normalize_phone",
     "shop_by_handle",
+    "user_by_email",
 ]
+
+log = logging.getLogger("agora.identity")
 
 # Deliberately loose: the only real check of an address is mail reaching it.
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 MAX_NAME_LENGTH = 200
+# E.164 allows 15 digits; a few more leave room for extensions written inline.
+_PHONE = re.compile(r"^\+?[0-9]{6,18}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +51,23 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+def normalize_phone(phone: str) -> str:
+    """Digits with an optional leading ``+``; spaces, dots, hyphens and brackets dropped."""
+    return re.sub(r"[\s.()\-]", "", phone)
+
+
+async def user_by_email(
+    session: AsyncSession, cipher: PersonalDataCipher, email: str
+) -> User | None:
+    """Case-insensitive, through the blind index: the ciphertext itself cannot be searched."""
+    index = email_index(cipher, normalize_email(email))
+    return await session.scalar(select(User).where(User.email_index == index))
+
+
 async def create_user(
     session: AsyncSession,
     hashing: PasswordHashing,
+    cipher: PersonalDataCipher,
     *,
     email: str,
     password: str,
@@ -60,11 +86,13 @@ async def create_user(
         )
     if len(name) > MAX_NAME_LENGTH:
         raise DomainError.one(IdentityErrorCode.INVALID, "The name is too long.", "name")
-    if await session.scalar(select(User.id).where(User.email == normalized)) is not None:
+    phone = normalize_phone(phone) if phone else None
+    if phone is not None and not _PHONE.match(phone):
+        raise DomainError.one(IdentityErrorCode.INVALID, "Enter a valid phone number.", "phone")
+    if await user_by_email(session, cipher, normalized) is not None:
         raise DomainError.one(IdentityErrorCode.EMAIL_TAKEN, "This email is registered.", "email")
-    user = User(
-        email=normalized, password_hash=await hashing.hash(password), name=name.strip(), phone=phone
-    )
+    user = User(password_hash=await hashing.hash(password), name=name.strip())
+    seal_contact(user, cipher, email=normalized, phone=phone)
     session.add(user)
     try:
         async with session.begin_nested():
@@ -79,6 +107,7 @@ async def create_user(
 async def authenticate(
     session: AsyncSession,
     hashing: PasswordHashing,
+    cipher: PersonalDataCipher,
     *,
     email: str,
     password: str,
@@ -91,11 +120,13 @@ async def authenticate(
     and costs the same time: the password is always verified. Failure counts are written to the
     session, so the caller commits even when this returns None.
     """
-    user = await session.scalar(select(User).where(User.email == normalize_email(email)))
+    user = await user_by_email(session, cipher, email)
     matched = await hashing.verify(user.password_hash if user else None, password)
-    if user is None:
-        return None
-    if user.locked_until is not None and user.locked_until > now:
+    locked = user is not None and user.locked_until is not None and user.locked_until > now
+    if user is None or locked or not matched:
+        # Operators watch refusals for credential stuffing; the log filter masks the address.
+        log.info("login refused", extra={"email": email, "user_id": user.id if user else None})
+    if user is None or locked:
         return None
     if not matched:
         # Counted in SQL, so that concurrent guesses cannot lose increments.

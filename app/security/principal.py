@@ -12,6 +12,8 @@ class Principal:
     subject: str
     token_id: str
     scope: frozenset[str] = frozenset()
+    # The shop an app's install token was granted for; None for users and shop-less apps.
+    shop_id: int | None = None
 
     @property
     def user_id(self) -> int | None:

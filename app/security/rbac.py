@@ -20,15 +20,19 @@ from sqlalchemy import Index, and_, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db import Base
+from app.security.oauth.scopes import SCOPES, scope_role
 
 __all__ = [
     "PLATFORM",
+    "POLICY_SUBJECTS",
     "ROLES",
+    "SCOPE_ROLES",
     "Authorizer",
     "CasbinRule",
     "RoleAssignment",
     "assign_role",
     "baseline_rules",
+    "new_enforcer",
     "partner_domain",
     "roles_of",
     "shop_domain",
@@ -46,6 +50,12 @@ ROLE_DOMAINS = {
     "finance": PLATFORM,
     "community_admin": PLATFORM,
 }
+
+# Granted OAuth scopes act as roles in the installing shop. They are never assigned in the rule
+# table (``assign_role`` refuses them): an app's access token carries them.
+SCOPE_ROLES = tuple(scope_role(scope) for scope in SCOPES)
+# The subjects whose policy rules load into the enforcer and ship in policy.csv.
+POLICY_SUBJECTS = (*ROLES, *SCOPE_ROLES)
 
 CasbinRule = create_casbin_rule_model(Base)
 # Role assignments are looked up by subject on every authenticated request.
@@ -81,7 +91,9 @@ async def sync_baseline_policy(session: AsyncSession) -> int:
     """Insert every baseline rule that the table lacks. Returns how many were added."""
     existing = {
         (r.ptype, r.v0, r.v1, r.v2, r.v3)
-        for r in (await session.scalars(select(CasbinRule).where(CasbinRule.v0.in_(ROLES)))).all()
+        for r in (
+            await session.scalars(select(CasbinRule).where(CasbinRule.v0.in_(POLICY_SUBJECTS)))
+        ).all()
     }
     added = 0
     for rule in baseline_rules():
@@ -127,25 +139,47 @@ async def roles_of(session: AsyncSession, subject: str) -> list[RoleAssignment]:
     return [RoleAssignment(role=role, domain=domain) for role, domain in rows]
 
 
-class Authorizer:
-    """The one enforcement point. Everything that asks "may X do Y here?" comes through here."""
+# Policy is looked up by the request's object and action (positions 2 and 3 of r and p).
+_INDEX_BY_OBJECT_AND_ACTION = (2, 3)
 
-    def __init__(self, enforcer: casbin.Enforcer) -> None:
-        self._enforcer = enforcer
+
+def new_enforcer() -> casbin.Enforcer:
+    return casbin.FastEnforcer(
+        str(resources.files("app.security").joinpath("model.conf")),
+        cache_key_order=_INDEX_BY_OBJECT_AND_ACTION,
+    )
+
+
+class Authorizer:
+    """The one enforcement point. Everything that asks "may X do Y here?" comes through here.
+
+    The enforcer indexes policy by (object, action), so a check looks only at the few rules for
+    that pair however many rules there are (``bench/rbac.py`` measures 25,000 against 50). A
+    reload builds a new enforcer and swaps it in, so a check never sees a half-loaded policy.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._enforcer: casbin.Enforcer = new_enforcer()
+        self.version = 0
 
     @classmethod
     async def load(cls, engine: AsyncEngine) -> Authorizer:
-        enforcer = casbin.AsyncEnforcer(
-            str(resources.files("app.security").joinpath("model.conf")),
-            Adapter(engine, db_class=CasbinRule, filtered=True),
-        )
+        authorizer = cls(engine)
+        await authorizer.reload()
+        return authorizer
+
+    async def reload(self) -> None:
+        enforcer = new_enforcer()
         only_policy = Filter()
         only_policy.ptype = ["p", "g"]
-        only_policy.v0 = list(ROLES)
-        await enforcer.load_filtered_policy(only_policy)
+        only_policy.v0 = list(POLICY_SUBJECTS)
+        adapter = Adapter(self._engine, db_class=CasbinRule, filtered=True)
+        await adapter.load_filtered_policy(enforcer.get_model(), only_policy)
         enforcer.get_role_manager().add_domain_matching_func(key_match)
         enforcer.build_role_links()
-        return cls(enforcer)
+        self._enforcer = enforcer
+        self.version += 1
 
     def allows(
         self, assignments: Iterable[RoleAssignment], domain: str, obj: str, act: str

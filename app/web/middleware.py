@@ -1,5 +1,5 @@
 """Pure ASGI middleware, outermost first: request id and last-resort errors, body limit,
-authentication, content negotiation."""
+authentication. Content negotiation lives in the GraphQL view (``schema.view``)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.security.principal import Principal
+from app.security.signing import HEADERS as SIGNATURE_HEADERS
+from app.security.signing import SignatureError, SignatureVerifier
 from app.security.tokens import InvalidTokenError, TokenService
 from app.web.responses import send_error
 
-__all__ = ["AcceptGuard", "Authentication", "BodyLimit", "RequestContext"]
+__all__ = ["Authentication", "BodyLimit", "RequestContext"]
 
 log = logging.getLogger("agora.http")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -119,29 +121,40 @@ class BodyLimit:
 
 
 class Authentication:
-    """Turns a bearer token into a ``Principal`` in ``scope['state']``.
+    """Turns a bearer token or a request signature into a ``Principal`` in ``scope['state']``.
 
-    No Authorization header means anonymous. A header that is present but wrong (malformed,
-    tampered, expired, another scheme) is refused outright with 401 rather than silently
-    treated as anonymous, so a client never mistakes an expired session for a logged-out one.
+    No Authorization header and no X-Agora-* signing header means anonymous. A credential that
+    is present but wrong (malformed, tampered, expired, another scheme, a replayed nonce) is
+    refused outright with 401 rather than silently treated as anonymous, so a client never
+    mistakes an expired session for a logged-out one. A bearer token wins over signing headers.
+
+    A signed request's body is read whole (BodyLimit, outside, has already capped it), verified
+    as raw bytes, and then replayed unchanged to the app.
     """
 
-    def __init__(self, app: ASGIApp, tokens: TokenService) -> None:
+    # The OAuth endpoints authenticate the client from the Authorization header themselves.
+    CLIENT_AUTH_PATHS = frozenset({"/oauth/token", "/oauth/revoke", "/oauth/introspect"})
+
+    def __init__(
+        self, app: ASGIApp, tokens: TokenService, signatures: SignatureVerifier | None = None
+    ) -> None:
         self.app = app
         self.tokens = tokens
+        self.signatures = signatures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        header = Headers(scope=scope).get("authorization")
+        headers = Headers(scope=scope)
+        header = headers.get("authorization")
         principal = None
-        if header is not None:
+        if header is not None and scope["path"] not in self.CLIENT_AUTH_PATHS:
             scheme, _, token = header.partition(" ")
             try:
                 if scheme.lower() != "bearer" or not token.strip():
                     raise InvalidTokenError("expected a Bearer token")
-                claims = self.tokens.verify(token.strip())
+                claims = await self.tokens.verify_active(token.strip())
             except InvalidTokenError:
                 await send_error(
                     send,
@@ -155,32 +168,60 @@ class Authentication:
                 subject=claims.subject,
                 token_id=claims.token_id,
                 scope=frozenset(claims.scope.split()),
+                shop_id=claims.shop_id,
             )
+        elif self.signatures is not None and any(name in headers for name in SIGNATURE_HEADERS):
+            body = await self._read_body(receive)
+            try:
+                verified = await self.signatures.verify(
+                    method=scope["method"],
+                    path=self._raw_path(scope),
+                    query=scope.get("query_string", b"").decode("latin-1"),
+                    body=body,
+                    headers=headers,
+                )
+            except SignatureError as refusal:
+                await send_error(send, 401, refusal.code.value, refusal.message)
+                return
+            principal = Principal(
+                subject=f"app:{verified.key}",
+                token_id=verified.nonce,
+                scope=verified.signer.scopes,
+            )
+            receive = self._replaying(body, receive)
         _state(scope)["principal"] = principal
         await self.app(scope, receive, send)
 
+    @staticmethod
+    def _raw_path(scope: Scope) -> str:
+        """The path as sent: ``%2F`` must not turn into ``/`` before it is signed over."""
+        raw = scope.get("raw_path")
+        if not raw:
+            return str(scope["path"])
+        return bytes(raw).split(b"?", 1)[0].decode("latin-1")
 
-_ACCEPTABLE = ("application/json", "application/graphql-response+json", "application/*", "*/*")
+    @staticmethod
+    async def _read_body(receive: Receive) -> bytes:
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
 
+    @staticmethod
+    def _replaying(body: bytes, receive: Receive) -> Receive:
+        """The body once, as one message; then the real channel (for disconnects)."""
+        replayed = False
 
-class AcceptGuard:
-    """406 when a GraphQL POST accepts none of the media types Agora answers in."""
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
-    def __init__(self, app: ASGIApp, path: str) -> None:
-        self.app = app
-        self.path = path
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == self.path and scope["method"] == "POST":
-            accept = Headers(scope=scope).get("accept")
-            if accept and not any(
-                part.split(";")[0].strip().lower() in _ACCEPTABLE for part in accept.split(",")
-            ):
-                await send_error(
-                    send,
-                    406,
-                    "NOT_ACCEPTABLE",
-                    "Accept application/json or application/graphql-response+json.",
-                )
-                return
-        await self.app(scope, receive, send)
+        return replay

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
+from typing import Any
+
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
@@ -11,8 +14,13 @@ from app.goods import categories, inventory, products
 from app.goods import queries as goods_queries
 from app.goods import variants as variant_service
 from app.goods.errors import GoodsErrorCode
+from app.goods.models import Category as CategoryRow
 from app.goods.models import InventoryAdjustment as AdjustmentRow
+from app.goods.models import Product as ProductRow
+from app.goods.models import Variant as VariantRow
+from app.goods.models import Warehouse as WarehouseRow
 from app.goods.queries import StockedVariant
+from schema.auditing import Audit, change_recorder, child_rows_state, row_state
 from schema.errors import user_errors
 from schema.goods.inputs import (
     CategoryInput,
@@ -87,6 +95,22 @@ def _product_pk(global_id: strawberry.ID, argument: str = "productId") -> int:
 
 
 WRITE_CATALOG = requires("catalog", "write")
+# What each audit record keeps as the target's before and after state.
+PRODUCT_STATE = row_state(ProductRow)
+VARIANTS_STATE = child_rows_state(VariantRow.product_id, VariantRow.id)
+CATEGORY_STATE = row_state(CategoryRow)
+
+
+def _variants_audit(product_id: strawberry.ID) -> Audit[Any]:
+    """Bulk variant changes are recorded on their product, with its variants before and after."""
+
+    def product_key(result: Any) -> int:
+        product = result[0] if isinstance(result, tuple) else result
+        return int(product.pk)
+
+    return Audit(
+        "Product", VARIANTS_STATE, target=product_key, before=lambda: _product_pk(product_id)
+    )
 
 
 @strawberry.type
@@ -99,7 +123,7 @@ class GoodsMutation:
             row = await products.create_product(session, shop, input.to_draft())
             return Product.of(row, shop.currency)
 
-        product, error = await write(info, work)
+        product, error = await write(info, work, Audit("Product", PRODUCT_STATE))
         return ProductPayload(product=product, errors=_errors(error))
 
     @strawberry.mutation(extensions=WRITE_CATALOG)
@@ -114,7 +138,8 @@ class GoodsMutation:
             )
             return Product.of(row, shop.currency)
 
-        product, error = await write(info, work)
+        audit = Audit("Product", PRODUCT_STATE, before=lambda: _product_pk(id, "id"))
+        product, error = await write(info, work, audit)
         return ProductPayload(product=product, errors=_errors(error))
 
     @strawberry.mutation(extensions=WRITE_CATALOG, description="Idempotent by state.")
@@ -125,7 +150,8 @@ class GoodsMutation:
             row = await products.archive_product(session, shop.id, _product_pk(id, "id"))
             return Product.of(row, shop.currency)
 
-        product, error = await write(info, work)
+        audit = Audit("Product", PRODUCT_STATE, before=lambda: _product_pk(id, "id"))
+        product, error = await write(info, work, audit)
         return ProductPayload(product=product, errors=_errors(error))
 
     @strawberry.mutation(extensions=WRITE_CATALOG, description="All or nothing.")
@@ -144,7 +170,7 @@ class GoodsMutation:
                 ProductVariant.of(StockedVariant(r, 0)) for r in rows
             ]
 
-        result, error = await write(info, work)
+        result, error = await write(info, work, _variants_audit(product_id))
         product, created = result or (None, [])
         return VariantsPayload(product=product, variants=created, errors=_errors(error))
 
@@ -162,7 +188,7 @@ class GoodsMutation:
             rows = await variant_service.update_variants(session, shop, product, changes)
             return Product.of(product, shop.currency), [r.id for r in rows]
 
-        result, error = await write(info, work)
+        result, error = await write(info, work, _variants_audit(product_id))
         if result is None:
             return VariantsPayload(product=None, variants=[], errors=_errors(error))
         product, ids = result
@@ -189,7 +215,7 @@ class GoodsMutation:
             await variant_service.delete_variants(session, product, pks)
             return Product.of(product, shop.currency)
 
-        product, error = await write(info, work)
+        product, error = await write(info, work, _variants_audit(product_id))
         return VariantsDeletePayload(
             product=product,
             deleted_variant_ids=list(variant_ids) if error is None else [],
@@ -216,7 +242,7 @@ class GoodsMutation:
             )
             return Category.of(row)
 
-        category, error = await write(info, work)
+        category, error = await write(info, work, Audit("Category", CATEGORY_STATE))
         return CategoryPayload(category=category, errors=_errors(error))
 
     @strawberry.mutation(extensions=WRITE_CATALOG, description="parentId: null makes it a root.")
@@ -240,7 +266,12 @@ class GoodsMutation:
             )
             return Category.of(await categories.update_category(session, shop.id, pk, changes))
 
-        category, error = await write(info, work)
+        audit = Audit(
+            "Category",
+            CATEGORY_STATE,
+            before=lambda: pk_or_refuse(id, "Category", GoodsErrorCode.NOT_FOUND, "id"),
+        )
+        category, error = await write(info, work, audit)
         return CategoryPayload(category=category, errors=_errors(error))
 
     @strawberry.mutation(extensions=requires("inventory", "write"))
@@ -255,7 +286,8 @@ class GoodsMutation:
             )
             return Warehouse.of(row)
 
-        warehouse, error = await write(info, work)
+        audit = Audit("Warehouse", row_state(WarehouseRow))
+        warehouse, error = await write(info, work, audit)
         return WarehousePayload(warehouse=warehouse, errors=_errors(error))
 
     @strawberry.mutation(
@@ -288,6 +320,10 @@ class GoodsMutation:
                 delta=input.delta,
                 reason=input.reason,
                 actor=principal.subject if principal else "",
+                on_adjusted=change_recorder(
+                    info,
+                    Audit("InventoryAdjustment", row_state(AdjustmentRow), target=attrgetter("id")),
+                ),
             )
         except DomainError as error:
             return InventoryAdjustPayload(

@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.config import Settings
 from app.db import Database
-from app.identity.models import User
+from app.identity.service import user_by_email
+from app.security.blind_index import IndexedFieldCipher
+from app.security.encryption import load_or_create_keyring
 from app.security.rbac import roles_of
 
 
@@ -29,7 +31,8 @@ async def _roles(settings: Settings, email: str) -> list[tuple[str, str]]:
     db = Database.connect(settings)
     try:
         async with db.reader() as session:
-            user = await session.scalar(select(User).where(User.email == email))
+            keyring = load_or_create_keyring(settings.resolved_data_keyring_path, create=False)
+            user = await user_by_email(session, IndexedFieldCipher.of(keyring), email)
             assert user is not None
             return [(a.role, a.domain) for a in await roles_of(session, f"user:{user.id}")]
     finally:

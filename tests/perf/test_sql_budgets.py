@@ -23,7 +23,7 @@ query Budget($first: Int!) {
   }
 }
 """
-BUDGET = 6
+BUDGET = 5
 
 
 async def _catalog(world: World, size: int) -> None:
@@ -48,6 +48,7 @@ async def test_products_page_costs_the_same_statements_for_10_50_and_100(
 ) -> None:
     await _catalog(world, 100)
     token = (await world.user(role))[1] if role else None
+    await gql("{ shop { name } }", shop=world.handle)  # workers cache the shop lookup
     counts = {}
     for first in (10, 50, 100):
         statements.reset()

@@ -28,7 +28,7 @@ WORD = "zephyr"
 MATCHING = 500
 PAGE = 37
 SORT_KEYS = ("RELEVANCE", "PRICE", "CREATED_AT", "TITLE")
-SHOP_LOOKUP_STATEMENTS = 1
+SHOP_LOOKUP_STATEMENTS = 1  # at most: each worker caches the shop after its first lookup
 MAX_PAGES = 200
 CURSOR_ALPHABET = string.ascii_letters + string.digits + "-_"
 
@@ -264,7 +264,7 @@ async def test_a_page_of_101_is_refused_before_any_product_sql(
     _assert_refused(result, "PAGE_SIZE_EXCEEDED")
     assert result.errors[0]["extensions"]["maximum"] == 100
     assert result.errors[0]["path"] == ["products"]
-    assert statements.count == SHOP_LOOKUP_STATEMENTS, statements.statements
+    assert statements.count <= SHOP_LOOKUP_STATEMENTS, statements.statements
     assert not any("products" in sql for sql in statements.statements), statements.statements
 
 
@@ -317,7 +317,7 @@ async def test_a_garbled_cursor_is_refused_as_invalid(
     result = await gql(LISTING, {argument: garbled, "sortKey": "PRICE"}, shop=world.handle)
 
     _assert_refused(result, "INVALID_CURSOR")
-    assert statements.count == SHOP_LOOKUP_STATEMENTS, statements.statements
+    assert statements.count <= SHOP_LOOKUP_STATEMENTS, statements.statements
 
 
 def _decodes_to(cursor: str) -> bytes | None:
@@ -599,6 +599,7 @@ async def test_total_count_costs_one_statement_and_only_when_selected(
 ) -> None:
     await _insert(world, [_matching_spec(index) for index in range(12)])
     variables = {"first": 5, "filter": {"query": WORD}}
+    await gql("{ shop { name } }", shop=world.handle)  # the shop lookup is cached from here on
 
     statements.reset()
     (await gql(UNCOUNTED, variables, shop=world.handle)).ok()

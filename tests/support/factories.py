@@ -16,6 +16,7 @@ from app.goods.products import ProductDraft, create_product
 from app.goods.variants import PriceInput, VariantDraft
 from app.identity.models import Shop
 from app.identity.service import create_user
+from app.security.blind_index import IndexedFieldCipher
 from app.security.rbac import assign_role, shop_domain
 from schema.node import encode_id
 
@@ -40,15 +41,21 @@ class World:
         return self.shop.handle
 
     async def user(
-        self, role: str | None = None, domain: str | None = None, email: str | None = None
+        self,
+        role: str | None = None,
+        domain: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
     ) -> tuple[int, str]:
         """A user holding ``role`` (in this shop unless ``domain`` says otherwise): (id, token)."""
         async with self.services.db.writer() as session, session.begin():
             user = await create_user(
                 session,
                 self.services.passwords,
+                IndexedFieldCipher.of(self.services.cipher),
                 email=email or f"{unique('u')}@example.com",
                 password="correct horse battery",
+                phone=phone,
             )
             if role is not None:
                 await assign_role(

@@ -1,0 +1,47 @@
+"""What each principal may spend: request rate, query-cost budget, concurrency and priority.
+
+Limits asks a ``PolicyLookup`` port; until partner tiers exist, settings give everyone the
+standard tier's numbers. The marketplace will implement the port from its tier policy table.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["ClientLimits", "PolicyLookup", "Priority", "StaticPolicy"]
+
+
+class Priority(enum.IntEnum):
+    """Who is shed first under overload: anonymous and standard, then advanced, strategic last."""
+
+    STANDARD = 0
+    ADVANCED = 1
+    STRATEGIC = 2
+
+
+@dataclass(frozen=True, slots=True)
+class ClientLimits:
+    rate: float
+    burst: float
+    cost_max: float
+    cost_restore: float
+    concurrency: int
+    priority: Priority = Priority.STANDARD
+
+
+class PolicyLookup(Protocol):
+    async def limits_for(self, subject: str | None) -> ClientLimits:
+        """Limits for a subject: ``user:7``, ``app:agc_…``, or ``ip:…`` for anonymous callers."""
+        ...
+
+
+class StaticPolicy:
+    """The same limits for everyone: the defaults until tiers exist."""
+
+    def __init__(self, limits: ClientLimits) -> None:
+        self._limits = limits
+
+    async def limits_for(self, subject: str | None) -> ClientLimits:
+        return self._limits

@@ -1,0 +1,130 @@
+"""Charging query cost: refused above the per-request maximum before any SQL, charged to the
+caller's cost bucket, refunded what it did not use, and reported in ``extensions.cost``.
+
+It runs in ``on_execute``, which strawberry calls on every request, validation-cache hit or
+not, so repeating a cached query still pays for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from graphql import ExecutionResult, FragmentDefinitionNode, get_operation_ast
+from strawberry.extensions import SchemaExtension
+
+from app.limits.buckets import Decision
+from app.limits.policy import ClientLimits
+from schema.cost import OperationCost, actual_cost, requested_cost
+from schema.errors import ApiErrorCode, api_error
+
+__all__ = ["QueryCost"]
+
+log = logging.getLogger("agora.graphql")
+
+
+def _limits(context: Any) -> ClientLimits:
+    """What the HTTP edge looked up for this caller, or the defaults."""
+    found = context.request.scope.get("state", {}).get("limits")
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    settings = context.services.settings
+    return ClientLimits(
+        rate=settings.rate_limit_rate,
+        burst=settings.rate_limit_burst,
+        cost_max=settings.query_cost_bucket_max,
+        cost_restore=settings.query_cost_restore_rate,
+        concurrency=settings.concurrency_per_principal,
+    )
+
+
+def _subject(context: Any) -> str:
+    if context.principal is not None:
+        return str(context.principal.subject)
+    client = context.request.scope.get("client")
+    return f"ip:{client[0] if client else 'unknown'}"
+
+
+def _status(decision: Decision) -> dict[str, Any]:
+    return {
+        "maximumAvailable": decision.burst,
+        "currentlyAvailable": max(0.0, round(decision.remaining, 2)),
+        "restoreRate": decision.rate,
+    }
+
+
+class QueryCost(SchemaExtension):
+    report: dict[str, Any] | None = None
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        execution = self.execution_context
+        context = execution.context
+        document = execution.graphql_document
+        operation = get_operation_ast(document, execution.operation_name) if document else None
+        if operation is None:
+            yield
+            return
+        fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        walk = OperationCost(execution.schema._schema, operation, fragments, execution.variables)
+        requested = requested_cost(walk)
+        maximum = context.services.settings.max_query_cost
+        limits = _limits(context)
+        buckets = context.services.buckets
+        key = f"cost:{_subject(context)}"
+        if requested > maximum:
+            peek = await buckets.take(key, 0, rate=limits.cost_restore, burst=limits.cost_max)
+            self.report = self._report(requested, 0, peek)
+            execution.result = ExecutionResult(
+                data=None,
+                errors=[
+                    api_error(
+                        ApiErrorCode.MAX_COST_EXCEEDED,
+                        f"This query costs {requested}; the maximum is {maximum}.",
+                        requestedQueryCost=requested,
+                        maximumQueryCost=maximum,
+                    )
+                ],
+            )
+            yield
+            return
+        charged = await buckets.take(
+            key, requested, rate=limits.cost_restore, burst=limits.cost_max
+        )
+        if not charged.allowed:
+            self.report = self._report(requested, 0, charged)
+            execution.result = ExecutionResult(
+                data=None,
+                errors=[
+                    api_error(
+                        ApiErrorCode.THROTTLED,
+                        "Query cost budget exhausted; retry once it has restored.",
+                        retryAfterSeconds=round(charged.retry_after, 2),
+                    )
+                ],
+            )
+            yield
+            return
+        yield
+        result = execution.result
+        actual = actual_cost(walk, getattr(result, "data", None)) if result else 0
+        actual = min(actual, requested)
+        settled = charged
+        if requested > actual:
+            settled = await buckets.take(
+                key, actual - requested, rate=limits.cost_restore, burst=limits.cost_max
+            )
+        self.report = self._report(requested, actual, settled)
+
+    @staticmethod
+    def _report(requested: int, actual: int, decision: Decision) -> dict[str, Any]:
+        return {
+            "requestedQueryCost": requested,
+            "actualQueryCost": actual,
+            "throttleStatus": _status(decision),
+        }
+
+    def get_results(self) -> dict[str, Any]:
+        return {"cost": self.report} if self.report is not None else {}
