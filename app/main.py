@@ -27,7 +27,7 @@ from app.limits.buckets import (
     RedisBuckets,
 )
 from app.limits.overrides import OverridingPolicy
-from app.limits.policy import ClientLimits, StaticPolicy
+from app.limits.policy import StaticPolicy, standard_limits
 from app.limits.shedding import InFlight
 from app.logs import configure_logging
 from app.security.clients import ClientStatus, client_by_id, signing_secrets
@@ -59,16 +59,6 @@ GRAPHQL_PATH = "/graphql"
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _default_limits(settings: Settings) -> ClientLimits:
-    return ClientLimits(
-        rate=settings.rate_limit_rate,
-        burst=settings.rate_limit_burst,
-        cost_max=settings.query_cost_bucket_max,
-        cost_restore=settings.query_cost_restore_rate,
-        concurrency=settings.concurrency_per_principal,
-    )
 
 
 def _buckets(settings: Settings, redis: Redis | None) -> BucketStore:
@@ -149,7 +139,7 @@ def create_app(
     signatures = SignatureVerifier(
         _client_signers(db, cipher), shared, clock=lambda: clock().timestamp()
     )
-    policy = OverridingPolicy(StaticPolicy(_default_limits(settings)), db.reader, clock)
+    policy = OverridingPolicy(StaticPolicy(standard_limits(settings)), db.reader, clock)
     override_changes = ChangeSignal(
         policy.reload, redis, channel=f"{settings.redis_prefix}limits:overrides-changed"
     )

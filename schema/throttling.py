@@ -15,7 +15,7 @@ from graphql import ExecutionResult, FragmentDefinitionNode, get_operation_ast
 from strawberry.extensions import SchemaExtension
 
 from app.limits.buckets import Decision
-from app.limits.policy import ClientLimits
+from app.limits.policy import ClientLimits, standard_limits
 from schema.cost import OperationCost, actual_cost, requested_cost
 from schema.errors import ApiErrorCode, api_error
 
@@ -25,18 +25,9 @@ log = logging.getLogger("agora.graphql")
 
 
 def _limits(context: Any) -> ClientLimits:
-    """What the HTTP edge looked up for this caller, or the defaults."""
+    """What the HTTP edge looked up for this caller, or the standard limits."""
     found = context.request.scope.get("state", {}).get("limits")
-    if found is not None:
-        return found  # type: ignore[no-any-return]
-    settings = context.services.settings
-    return ClientLimits(
-        rate=settings.rate_limit_rate,
-        burst=settings.rate_limit_burst,
-        cost_max=settings.query_cost_bucket_max,
-        cost_restore=settings.query_cost_restore_rate,
-        concurrency=settings.concurrency_per_principal,
-    )
+    return found if found is not None else standard_limits(context.services.settings)
 
 
 def _subject(context: Any) -> str:

@@ -10,7 +10,9 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["ClientLimits", "PolicyLookup", "Priority", "StaticPolicy"]
+from app.config import Settings
+
+__all__ = ["ClientLimits", "PolicyLookup", "Priority", "StaticPolicy", "standard_limits"]
 
 
 class Priority(enum.IntEnum):
@@ -29,6 +31,17 @@ class ClientLimits:
     cost_restore: float
     concurrency: int
     priority: Priority = Priority.STANDARD
+
+
+def standard_limits(settings: Settings) -> ClientLimits:
+    """The standard tier's numbers, from settings: everyone's until tiers exist."""
+    return ClientLimits(
+        rate=settings.rate_limit_rate,
+        burst=settings.rate_limit_burst,
+        cost_max=settings.query_cost_bucket_max,
+        cost_restore=settings.query_cost_restore_rate,
+        concurrency=settings.concurrency_per_principal,
+    )
 
 
 class PolicyLookup(Protocol):
