@@ -117,5 +117,16 @@ class QueryCost(SchemaExtension):
             "throttleStatus": _status(decision),
         }
 
-    def get_results(self) -> dict[str, Any]:
-        return {"cost": self.report} if self.report is not None else {}
+    async def get_results(self) -> dict[str, Any]:
+        """Every response reports cost; one that never executed (a syntax or validation error)
+        cost nothing and shows the bucket as it stands."""
+        if self.report is None:
+            context = self.execution_context.context
+            if context is None:
+                return {}
+            limits = _limits(context)
+            peek = await context.services.buckets.take(
+                f"cost:{_subject(context)}", 0, rate=limits.cost_restore, burst=limits.cost_max
+            )
+            self.report = self._report(0, 0, peek)
+        return {"cost": self.report}

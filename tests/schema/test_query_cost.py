@@ -147,3 +147,14 @@ async def test_fragments_and_aliases_are_costed(
     async with tight(settings, migrated) as (_, http):
         body = await _post(http, query, world.handle)
     assert body["extensions"]["cost"]["requestedQueryCost"] == 19
+
+
+async def test_a_response_that_never_executed_still_reports_cost(
+    settings: Settings, migrated: str, world: World
+) -> None:
+    async with tight(settings, migrated) as (_, http):
+        body = await _post(http, "{ noSuchField }", world.handle)
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["GRAPHQL_VALIDATION_FAILED"]
+    cost = body["extensions"]["cost"]
+    assert (cost["requestedQueryCost"], cost["actualQueryCost"]) == (0, 0)
+    assert cost["throttleStatus"]["maximumAvailable"] == settings.query_cost_bucket_max
