@@ -4,8 +4,8 @@ A marked field resolves as usual, then shows its value clear or masked (the mask
 ``app.security.masking``). It is clear when the caller
 
 - owns the record (the object's ``owned_by(principal)`` says so),
-- holds the app scope ``customers:read_pii``, or
-- holds ``pii:read`` in the request's shop (Casbin; the shop's ``business`` role has it),
+- holds ``pii:read`` in the request's shop (Casbin: the shop's ``business`` role has it, and so
+  does an app installed in that shop with the ``customers:read_pii`` scope),
 
 and masked otherwise, for anonymous callers too. The shop check is asked once per request and
 its verdict kept on the request's state, so on a list of a thousand customers every field
@@ -30,14 +30,12 @@ from app.security.principal import Principal
 from app.security.rbac import shop_domain
 
 __all__ = [
-    "PII_SCOPE",
     "PersonalDataMask",
     "PersonalRecord",
     "mask_kind_of",
     "personal_field",
 ]
 
-PII_SCOPE = "customers:read_pii"
 _VERDICT = "personal_data_clear"
 
 PersonalDataKind = strawberry.enum(MaskKind, name="PersonalDataKind")
@@ -85,8 +83,6 @@ def _clearance(source: Any, info: Info) -> bool | asyncio.Future[bool]:
         return True
     if principal is None:
         return False
-    if PII_SCOPE in principal.scope:
-        return True
     return _shop_verdict(context)
 
 

@@ -100,13 +100,28 @@ async def test_business_elsewhere_is_not_business_here(
     assert user["email"] == "a***@example.com"
 
 
-async def test_the_customers_read_pii_scope_sees_it_in_clear(
+async def test_an_app_installed_with_customers_read_pii_sees_it_in_clear(
+    gql: GraphQLClient, world: World, other_world: World
+) -> None:
+    def install_token(shop_id: int) -> str:
+        return world.services.tokens.issue(
+            "app:agc_test", scope="customers:read_pii", extra={"shop": shop_id}
+        )
+
+    email, user = await _register(gql, world, install_token(world.shop.id))
+    assert (user["email"], user["phone"]) == (email, "+8613812345678")
+    # Installed in another shop, the same scope grants nothing here.
+    _, user = await _register(gql, world, install_token(other_world.shop.id))
+    assert user["email"].startswith(user["email"][0] + "***@")
+
+
+async def test_a_scope_claim_on_a_users_token_grants_nothing(
     gql: GraphQLClient, world: World
 ) -> None:
     user_id, _ = await world.user()
     token = world.services.tokens.issue(f"user:{user_id}", scope="customers:read_pii")
-    email, user = await _register(gql, world, token)
-    assert (user["email"], user["phone"]) == (email, "+8613812345678")
+    _, user = await _register(gql, world, token)
+    assert "***" in user["email"] and "****" in user["phone"]
 
 
 async def test_refusals_never_echo_the_raw_email_or_phone(gql: GraphQLClient, world: World) -> None:
