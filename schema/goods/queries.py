@@ -20,6 +20,7 @@ from app.goods.search import (
 )
 from app.money import MoneyError, parse_amount
 from schema.errors import ApiErrorCode, api_error
+from schema.goods.preload import preload_relations
 from schema.goods.types import Category, Product, ProductStatus, Warehouse
 from schema.node import parse_id
 from schema.pagination import MAX_TOTAL_COUNT, Connection, connection, page_request
@@ -165,8 +166,13 @@ class GoodsQuery:
                     session, shop.id, spec, include_unpublished=unpublished, cap=MAX_TOTAL_COUNT
                 )
 
+        preloaded = iter(await preload_relations(info, page.rows))
         return connection(
-            context.services.cursors, order, page, lambda row: Product.of(row, shop.currency), total
+            context.services.cursors,
+            order,
+            page,
+            lambda row: Product.of(row, shop.currency, next(preloaded)),
+            total,
         )
 
     @strawberry.field(extensions=requires("inventory", "read"))

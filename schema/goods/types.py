@@ -3,8 +3,9 @@ resolve through the request's loaders."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -200,7 +201,9 @@ class Product(Node):
     category_pk: strawberry.Private[int | None]
 
     @classmethod
-    def of(cls, row: models.Product, currency: str) -> Product:
+    def of(
+        cls, row: models.Product, currency: str, preloaded: dict[str, Any] | None = None
+    ) -> Product:
         price_range = None
         if row.price_min is not None and row.price_max is not None:
             price_range = PriceRange(
@@ -219,27 +222,57 @@ class Product(Node):
             price_range=price_range,
             pk=row.id,
             category_pk=row.category_id,
+            preloaded=preloaded or {},
         )
 
+    # Filled by a parent resolver that bulk-loaded these relations for a whole page (see
+    # schema/goods/preload.py): the fields below then answer synchronously, which on long lists
+    # costs far less than an awaited loader call per item. Anywhere else they use the loaders.
+    preloaded: strawberry.Private[dict[str, Any]] = dataclasses.field(default_factory=dict)
+
     @strawberry.field
-    async def category(self, info: Info) -> Category | None:
+    def category(self, info: Info) -> Category | None:
         if self.category_pk is None:
             return None
-        row = await info.context.loaders.category.load(self.category_pk)
-        return Category.of(row) if row else None
+        if "category" in self.preloaded:
+            row = self.preloaded["category"]
+            return Category.of(row) if row else None
+        return _category_later(info, self.category_pk)  # type: ignore[return-value]
 
     @strawberry.field
-    async def images(self, info: Info) -> list[ProductImage]:
-        rows = await info.context.loaders.images.load(self.pk)
-        return [ProductImage(url=r.url, alt_text=r.alt_text, position=r.position) for r in rows]
+    def images(self, info: Info) -> list[ProductImage]:
+        if "images" in self.preloaded:
+            return _images(self.preloaded["images"])
+        return _images_later(info, self.pk)  # type: ignore[return-value]
 
     @strawberry.field
-    async def variants(self, info: Info) -> list[ProductVariant]:
-        return [ProductVariant.of(v) for v in await info.context.loaders.variants.load(self.pk)]
+    def variants(self, info: Info) -> list[ProductVariant]:
+        if "variants" in self.preloaded:
+            return [ProductVariant.of(v) for v in self.preloaded["variants"]]
+        return _variants_later(info, self.pk)  # type: ignore[return-value]
 
     @strawberry.field(description="Whether any variant has sellable stock; computed in SQL.")
-    async def available(self, info: Info) -> bool:
-        return await info.context.loaders.available.load(self.pk)
+    def available(self, info: Info) -> bool:
+        if "available" in self.preloaded:
+            return bool(self.preloaded["available"])
+        return info.context.loaders.available.load(self.pk)  # type: ignore[no-any-return]
+
+
+def _images(rows: list[models.ProductImage]) -> list[ProductImage]:
+    return [ProductImage(url=r.url, alt_text=r.alt_text, position=r.position) for r in rows]
+
+
+async def _category_later(info: Info, pk: int) -> Category | None:
+    row = await info.context.loaders.category.load(pk)
+    return Category.of(row) if row else None
+
+
+async def _images_later(info: Info, pk: int) -> list[ProductImage]:
+    return _images(await info.context.loaders.images.load(pk))
+
+
+async def _variants_later(info: Info, pk: int) -> list[ProductVariant]:
+    return [ProductVariant.of(v) for v in await info.context.loaders.variants.load(pk)]
 
 
 @strawberry.type

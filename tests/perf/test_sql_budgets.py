@@ -60,3 +60,18 @@ async def test_products_page_costs_the_same_statements_for_10_50_and_100(
         counts[first] = statements.count
     assert counts[10] == counts[50] == counts[100], counts
     assert counts[10] <= BUDGET, statements.statements
+
+
+async def test_relations_that_are_not_selected_are_not_loaded(
+    world: World, gql: GraphQLClient, statements: StatementCounter
+) -> None:
+    await _catalog(world, 5)
+    await gql("{ shop { name } }", shop=world.handle)
+    statements.reset()
+    titles = (await gql("{ products(first: 5) { nodes { title } } }", shop=world.handle)).ok()
+    assert len(titles["products"]["nodes"]) == 5
+    assert statements.count == 1, statements.statements
+    statements.reset()
+    query = "{ products(first: 5) { edges { node { ...F } } } } fragment F on Product { images { url } }"
+    (await gql(query, shop=world.handle)).ok()
+    assert statements.count == 2, statements.statements
