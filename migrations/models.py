@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+# The imports register each module's tables on the shared metadata; nothing else is used.
 import app.goods.models
 import app.idempotency
 import app.identity.models
@@ -9,7 +10,8 @@ import app.limits.overrides
 import app.security.audit
 import app.security.clients
 import app.security.oauth.models
-import app.security.rbac  # noqa: F401 - registers Casbin's rule table on the shared metadata
+import app.security.rbac
+import app.trade.models
 from app.db import Base
 
 __all__ = ["metadata"]

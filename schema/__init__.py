@@ -23,17 +23,18 @@ from schema.goods.types import (
 from schema.identity import IdentityMutation, IdentityQuery, Shop, User
 from schema.limits import LimitsMutation
 from schema.root import NodeQuery
+from schema.trade import TradeMutation, TradeQuery
 
 __all__ = ["Mutation", "Query", "build_schema"]
 
 
 @strawberry.type
-class Query(NodeQuery, IdentityQuery, GoodsQuery, AuditQuery):
+class Query(NodeQuery, IdentityQuery, GoodsQuery, TradeQuery, AuditQuery):
     """Everything a storefront or back office can read."""
 
 
 @strawberry.type
-class Mutation(IdentityMutation, GoodsMutation, LimitsMutation):
+class Mutation(IdentityMutation, GoodsMutation, TradeMutation, LimitsMutation):
     """Everything that changes data. Each returns a payload with ``errors``."""
 
 

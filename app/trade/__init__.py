@@ -1,0 +1,1 @@
+"""Trade: carts, checkout, orders, payments and refunds."""
