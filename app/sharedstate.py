@@ -34,10 +34,13 @@ class MemoryState:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._expiry: dict[str, float] = {}
         self._clock = clock
+        self._sweep_at = 1024
 
     def _sweep(self, now: float) -> None:
-        if len(self._expiry) > 1024:
+        """Drop expired keys once the dict has doubled since the last sweep: amortised O(1)."""
+        if len(self._expiry) >= self._sweep_at:
             self._expiry = {k: at for k, at in self._expiry.items() if at > now}
+            self._sweep_at = max(1024, 2 * len(self._expiry))
 
     async def claim(self, key: str, ttl_seconds: int) -> bool:
         now = self._clock()

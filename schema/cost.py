@@ -3,11 +3,13 @@
 - scalars and enums cost 0; an object field costs 1 plus its selections;
 - ``edges`` and ``node`` (and ``nodes``) wrappers cost nothing;
 - a connection costs 2 + (``first`` or ``last``, or the default page) times one node's cost;
-- a plain list costs 1 plus its selections, once (the domain bounds such lists).
+- a plain list costs 1 plus its selections, once (the domain bounds such lists), except a list
+  whose length the caller chooses (``nodes(ids:)``), which costs its selections per ID.
 
-Fragments on abstract types are added up, so the requested cost is an upper bound. The actual
-cost walks the result instead: a connection then costs 2 plus the cost of the nodes it really
-returned, and the difference is refunded to the caller's bucket.
+Fragments are costed once per type they are spread on and reused, so a document of nested
+fragment spreads costs linear work to price however large its expansion; fragments on abstract
+types are added up, so the requested cost is an upper bound. The actual cost walks the result:
+a connection then costs 2 plus the nodes it really returned, and the rest is refunded.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
+    SelectionNode,
     SelectionSetNode,
     get_named_type,
     is_leaf_type,
@@ -32,7 +35,7 @@ from graphql import (
 )
 from graphql.type.definition import get_nullable_type
 
-from schema.pagination import DEFAULT_PAGE_SIZE
+from schema.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 __all__ = ["OperationCost", "actual_cost", "requested_cost"]
 
@@ -40,7 +43,7 @@ WRAPPERS = frozenset({"edges", "node", "nodes"})
 
 
 class OperationCost:
-    """Walks one operation of a parsed document against the schema."""
+    """Walks one operation of a parsed, validated document against the schema."""
 
     def __init__(
         self,
@@ -53,6 +56,7 @@ class OperationCost:
         self.operation = operation
         self.fragments = fragments
         self.variables = dict(variables or {})
+        self.memo: dict[tuple[Any, ...], Any] = {}
         for definition in operation.variable_definitions or ():
             name = definition.variable.name.value
             if name not in self.variables and definition.default_value is not None:
@@ -63,12 +67,13 @@ class OperationCost:
         assert root is not None
         return root
 
-    def _arguments(self, node: FieldNode) -> dict[str, Any]:
+    def arguments(self, node: FieldNode) -> dict[str, Any]:
         return {
-            a.name.value: value_from_ast_untyped(a.value, self.variables) for a in node.arguments
+            a.name.value: value_from_ast_untyped(a.value, self.variables)
+            for a in node.arguments or ()
         }
 
-    def _included(self, node: Any) -> bool:
+    def included(self, node: SelectionNode) -> bool:
         for directive in node.directives or ():
             flag = next((a for a in directive.arguments if a.name.value == "if"), None)
             value = bool(value_from_ast_untyped(flag.value, self.variables)) if flag else True
@@ -78,29 +83,20 @@ class OperationCost:
                 return False
         return True
 
-    def fields(
-        self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType
-    ) -> list[tuple[FieldNode, GraphQLNamedType]]:
-        """The fields a selection set asks for, each with the type it is selected on, with
-        fragments flattened in (a typed fragment switches the type)."""
-        found: list[tuple[FieldNode, GraphQLNamedType]] = []
-        for selection in selection_set.selections if selection_set else ():
-            if not self._included(selection):
-                continue
-            if isinstance(selection, FieldNode):
-                found.append((selection, parent))
-                continue
-            if isinstance(selection, FragmentSpreadNode):
-                fragment = self.fragments.get(selection.name.value)
-                if fragment is None:
-                    continue
-                condition, inner = fragment.type_condition, fragment.selection_set
-            else:
-                assert isinstance(selection, InlineFragmentNode)
-                condition, inner = selection.type_condition, selection.selection_set
-            typed = self.schema.get_type(condition.name.value) if condition else None
-            found += self.fields(inner, typed or parent)
-        return found
+    def fragment(
+        self, selection: SelectionNode, parent: GraphQLNamedType
+    ) -> tuple[SelectionSetNode | None, GraphQLNamedType]:
+        """The selections a fragment adds, and the type they are selected on."""
+        if isinstance(selection, FragmentSpreadNode):
+            definition = self.fragments.get(selection.name.value)
+            if definition is None:
+                return None, parent
+            condition, inner = definition.type_condition, definition.selection_set
+        else:
+            assert isinstance(selection, InlineFragmentNode)
+            condition, inner = selection.type_condition, selection.selection_set
+        typed = self.schema.get_type(condition.name.value) if condition else None
+        return inner, typed or parent
 
     def field_type(self, parent: GraphQLNamedType, node: FieldNode) -> Any:
         meta = {"__schema": "__Schema", "__type": "__Type"}.get(node.name.value)
@@ -114,26 +110,89 @@ def _is_connection(named: GraphQLNamedType) -> bool:
     return named.name.endswith("Connection") and "edges" in getattr(named, "fields", {})
 
 
-def _node_selections(
-    walk: OperationCost, node: FieldNode, named: GraphQLNamedType
-) -> list[tuple[FieldNode, GraphQLNamedType]]:
-    """The selections made on each node of a connection, through edges.node and nodes."""
-    chosen: list[tuple[FieldNode, GraphQLNamedType]] = []
-    for inner, _ in walk.fields(node.selection_set, named):
-        if inner.name.value == "edges":
-            edge_type = get_named_type(walk.field_type(named, inner))
-            for leaf, _ in walk.fields(inner.selection_set, edge_type):
-                if leaf.name.value == "node":
-                    chosen.append((leaf, get_named_type(walk.field_type(edge_type, leaf))))
-        elif inner.name.value == "nodes":
-            chosen.append((inner, get_named_type(walk.field_type(named, inner))))
-    return chosen
+def _count(value: Any, default: int) -> int:
+    """A page size as the request gives it: anything that is not a non-negative whole number
+    is priced as the largest page (execution will refuse it anyway)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return default if value is None else MAX_PAGE_SIZE
+    return min(max(value, 0), MAX_PAGE_SIZE) if value >= 0 else MAX_PAGE_SIZE
+
+
+def _memoised(walk: OperationCost, key: tuple[Any, ...], compute: Any) -> Any:
+    if key not in walk.memo:
+        walk.memo[key] = compute()
+    return walk.memo[key]
 
 
 def _selection_cost(
     walk: OperationCost, selection_set: SelectionSetNode | None, parent: GraphQLNamedType
 ) -> int:
-    return sum(_field_cost(walk, f, on) for f, on in walk.fields(selection_set, parent))
+    if selection_set is None:
+        return 0
+
+    def compute() -> int:
+        total = 0
+        for selection in selection_set.selections:
+            if not walk.included(selection):
+                continue
+            if isinstance(selection, FieldNode):
+                total += _field_cost(walk, selection, parent)
+            else:
+                inner, typed = walk.fragment(selection, parent)
+                total += _selection_cost(walk, inner, typed)
+        return total
+
+    return int(_memoised(walk, ("cost", id(selection_set), parent.name), compute))
+
+
+def _connection_parts(
+    walk: OperationCost, selection_set: SelectionSetNode | None, named: GraphQLNamedType
+) -> tuple[int, int]:
+    """(cost of one node, cost of the fields outside ``edges``/``nodes``) of a connection."""
+    if selection_set is None:
+        return 0, 0
+
+    def compute() -> tuple[int, int]:
+        per_node = outside = 0
+        for selection in selection_set.selections:
+            if not walk.included(selection):
+                continue
+            if not isinstance(selection, FieldNode):
+                inner, typed = walk.fragment(selection, named)
+                node_part, outside_part = _connection_parts(walk, inner, typed)
+                per_node, outside = per_node + node_part, outside + outside_part
+            elif selection.name.value == "nodes":
+                node_type = get_named_type(walk.field_type(named, selection))
+                per_node += _selection_cost(walk, selection.selection_set, node_type)
+            elif selection.name.value == "edges":
+                edge_type = get_named_type(walk.field_type(named, selection))
+                per_node += _edge_cost(walk, selection.selection_set, edge_type)
+            else:
+                outside += _field_cost(walk, selection, named)
+        return per_node, outside
+
+    return _memoised(walk, ("connection", id(selection_set), named.name), compute)  # type: ignore[no-any-return]
+
+
+def _edge_cost(
+    walk: OperationCost, selection_set: SelectionSetNode | None, edge_type: GraphQLNamedType
+) -> int:
+    """One edge's cost: its node's selections (the wrappers themselves are free)."""
+    if selection_set is None:
+        return 0
+    total = 0
+    for selection in selection_set.selections:
+        if not walk.included(selection):
+            continue
+        if not isinstance(selection, FieldNode):
+            inner, typed = walk.fragment(selection, edge_type)
+            total += _edge_cost(walk, inner, typed)
+        elif selection.name.value == "node":
+            node_type = get_named_type(walk.field_type(edge_type, selection))
+            total += _selection_cost(walk, selection.selection_set, node_type)
+        else:
+            total += _field_cost(walk, selection, edge_type)
+    return total
 
 
 def _field_cost(walk: OperationCost, node: FieldNode, parent: GraphQLNamedType) -> int:
@@ -143,24 +202,20 @@ def _field_cost(walk: OperationCost, node: FieldNode, parent: GraphQLNamedType) 
     named = get_named_type(field_type)
     if is_leaf_type(named):
         return 0
+    arguments = walk.arguments(node)
     if _is_connection(named):
-        arguments = walk._arguments(node)
-        size = arguments.get("first") or arguments.get("last") or DEFAULT_PAGE_SIZE
-        per_node = sum(
-            _selection_cost(walk, leaf.selection_set, t)
-            for leaf, t in _node_selections(walk, node, named)
-        )
-        outside = sum(
-            _field_cost(walk, f, on)
-            for f, on in walk.fields(node.selection_set, named)
-            if f.name.value not in WRAPPERS
-        )
-        return 2 + int(size) * per_node + outside
-    return 1 + _selection_cost(walk, node.selection_set, named)
+        size = _count(arguments.get("first", arguments.get("last")), DEFAULT_PAGE_SIZE)
+        per_node, outside = _connection_parts(walk, node.selection_set, named)
+        return 2 + size * per_node + outside
+    selections = _selection_cost(walk, node.selection_set, named)
+    if isinstance(arguments.get("ids"), list):
+        # The caller picks this list's length, so every requested object is paid for.
+        return 1 + _count(len(arguments["ids"]), MAX_PAGE_SIZE) * selections
+    return 1 + selections
 
 
 def requested_cost(walk: OperationCost) -> int:
-    return _selection_cost(walk, walk.operation.selection_set, walk.root())
+    return max(0, _selection_cost(walk, walk.operation.selection_set, walk.root()))
 
 
 def _key(node: FieldNode) -> str:
@@ -168,60 +223,87 @@ def _key(node: FieldNode) -> str:
 
 
 def _actual_selection(
-    walk: OperationCost, selection_set: SelectionSetNode | None, parent: GraphQLNamedType, data: Any
+    walk: OperationCost,
+    selection_set: SelectionSetNode | None,
+    parent: GraphQLNamedType,
+    data: Any,
 ) -> int:
-    if not isinstance(data, Mapping):
+    """Only fields present in the data count: a fragment on another type selected nothing."""
+    if selection_set is None or not isinstance(data, Mapping):
         return 0
-    return sum(
-        _actual_field(walk, f, on, data.get(_key(f)))
-        for f, on in walk.fields(selection_set, parent)
-    )
+
+    def compute() -> int:
+        total = 0
+        for selection in selection_set.selections:
+            if not walk.included(selection):
+                continue
+            if isinstance(selection, FieldNode):
+                if _key(selection) in data:
+                    total += _actual_field(walk, selection, parent, data[_key(selection)])
+            else:
+                inner, typed = walk.fragment(selection, parent)
+                total += _actual_selection(walk, inner, typed, data)
+        return total
+
+    return int(_memoised(walk, ("actual", id(selection_set), parent.name, id(data)), compute))
 
 
-def _actual_field(walk: OperationCost, node: FieldNode, parent: GraphQLNamedType, data: Any) -> int:
+def _actual_connection(
+    walk: OperationCost,
+    selection_set: SelectionSetNode | None,
+    named: GraphQLNamedType,
+    data: Mapping[str, Any],
+) -> int:
+    if selection_set is None:
+        return 0
+    total = 0
+    for selection in selection_set.selections:
+        if not walk.included(selection):
+            continue
+        if not isinstance(selection, FieldNode):
+            inner, typed = walk.fragment(selection, named)
+            total += _actual_connection(walk, inner, typed, data)
+            continue
+        value = data.get(_key(selection))
+        if selection.name.value == "nodes" and isinstance(value, list):
+            node_type = get_named_type(walk.field_type(named, selection))
+            total += sum(
+                _actual_selection(walk, selection.selection_set, node_type, n) for n in value
+            )
+        elif selection.name.value == "edges" and isinstance(value, list):
+            edge_type = get_named_type(walk.field_type(named, selection))
+            total += sum(
+                _actual_selection(walk, selection.selection_set, edge_type, e) for e in value
+            )
+        elif selection.name.value not in WRAPPERS and _key(selection) in data:
+            total += _actual_field(walk, selection, named, value)
+    return total
+
+
+def _actual_field(  # noqa: PLR0911 - one return per kind of field, in the order DESIGN.md lists
+    walk: OperationCost, node: FieldNode, parent: GraphQLNamedType, data: Any
+) -> int:
     field_type = walk.field_type(parent, node)
     if field_type is None:
         return 0
     named = get_named_type(field_type)
     if is_leaf_type(named):
         return 0
+    if parent.name.endswith("Edge") and node.name.value == "node":
+        return _actual_selection(walk, node.selection_set, named, data)  # the wrapper is free
     if data is None:
         return 1
     if _is_connection(named):
-        return 2 + _actual_connection(walk, node, named, data)
-    if is_list_type(get_nullable_type(field_type)):
+        return 2 + _actual_connection(walk, node.selection_set, named, data)
+    if is_list_type(get_nullable_type(field_type)) and isinstance(data, list):
+        if isinstance(walk.arguments(node).get("ids"), list):
+            return 1 + sum(
+                _actual_selection(walk, node.selection_set, named, item) for item in data
+            )
         # Bounded by the domain, so charged once, like the requested cost.
         return 1 + _selection_cost(walk, node.selection_set, named)
     return 1 + _actual_selection(walk, node.selection_set, named, data)
 
 
-def _actual_connection(
-    walk: OperationCost, node: FieldNode, named: GraphQLNamedType, data: Mapping[str, Any]
-) -> int:
-    """The nodes really returned, each at its own cost, plus fields outside the wrappers."""
-    total = 0
-    for inner, on in walk.fields(node.selection_set, named):
-        inner_data = data.get(_key(inner)) or []
-        if inner.name.value == "edges":
-            edge_type = get_named_type(walk.field_type(named, inner))
-            for leaf, leaf_on in walk.fields(inner.selection_set, edge_type):
-                if leaf.name.value != "node":
-                    continue
-                node_type = get_named_type(walk.field_type(leaf_on, leaf))
-                total += sum(
-                    _actual_selection(walk, leaf.selection_set, node_type, edge.get(_key(leaf)))
-                    for edge in inner_data
-                    if isinstance(edge, Mapping)
-                )
-        elif inner.name.value == "nodes":
-            node_type = get_named_type(walk.field_type(named, inner))
-            total += sum(
-                _actual_selection(walk, inner.selection_set, node_type, item) for item in inner_data
-            )
-        else:
-            total += _actual_field(walk, inner, on, data.get(_key(inner)))
-    return total
-
-
 def actual_cost(walk: OperationCost, data: Any) -> int:
-    return _actual_selection(walk, walk.operation.selection_set, walk.root(), data)
+    return max(0, _actual_selection(walk, walk.operation.selection_set, walk.root(), data))

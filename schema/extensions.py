@@ -24,15 +24,14 @@ from functools import partial
 from graphql import ASTValidationRule, GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import (
     AddValidationRules,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
 
 from app.config import Settings
+from schema.document_limits import document_limits
 from schema.errors import ApiErrorCode
 from schema.throttling import QueryCost
 
@@ -115,10 +114,7 @@ class DocumentCache(ParserCache):
 def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
     """The depth and alias rules, built once so that every request validates with the very same
     classes, which is what lets the validation cache hit."""
-    return [
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
-    ]
+    return [document_limits(settings.max_query_depth, settings.max_query_aliases)]
 
 
 def build_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:

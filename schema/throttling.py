@@ -100,8 +100,10 @@ class QueryCost(SchemaExtension):
             return
         yield
         result = execution.result
-        actual = actual_cost(walk, getattr(result, "data", None)) if result else 0
-        actual = min(actual, requested)
+        data = getattr(result, "data", None)
+        # No data means nothing to measure by (an error took the whole result): refund nothing,
+        # since resolvers that ran before it may well have done their work.
+        actual = min(actual_cost(walk, data), requested) if data is not None else requested
         settled = charged
         if requested > actual:
             settled = await buckets.take(

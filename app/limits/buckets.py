@@ -60,9 +60,18 @@ class MemoryBuckets:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._state: dict[str, tuple[float, float]] = {}
+        self._sweep_at = 4096
+
+    def _sweep(self, now: float) -> None:
+        """Forget buckets idle for a day (full again by then), once the dict has doubled: one
+        entry per client IP must not grow forever."""
+        if len(self._state) >= self._sweep_at:
+            self._state = {k: v for k, v in self._state.items() if now - v[1] < MAX_IDLE_SECONDS}
+            self._sweep_at = max(4096, 2 * len(self._state))
 
     async def take(self, key: str, amount: float, *, rate: float, burst: float) -> Decision:
         now = self._clock()
+        self._sweep(now)
         tokens, stamp = self._state.get(key, (burst, now))
         tokens = min(burst, tokens + max(0.0, now - stamp) * rate)
         tokens, allowed, wait = _settle(tokens, amount, rate, burst)

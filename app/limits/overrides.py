@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 MAX_OVERRIDE = timedelta(days=30)
-_PRINCIPAL = re.compile(r"^(app|user|ip):[A-Za-z0-9_.:\-]{1,120}$")
+_PRINCIPAL = re.compile(r"^(app|user|ip):[A-Za-z0-9_.:\-]{1,120}\Z")
 
 
 class LimitsErrorCode(enum.StrEnum):

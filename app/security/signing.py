@@ -62,10 +62,10 @@ NONCE_TTL_SECONDS = 2 * MAX_SKEW_SECONDS + 1
 
 # Keys and nonces are RFC 3986 unreserved characters only (plus ':' in keys, for prefixes), so
 # neither can smuggle a newline or another field into the canonical string.
-_KEY = re.compile(r"^[A-Za-z0-9._~:-]{1,128}$")
-_NONCE = re.compile(r"^[A-Za-z0-9._~-]{16,128}$")
-_TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
-_SIGNATURE = re.compile(r"^[0-9a-fA-F]{64}$")
+_KEY = re.compile(r"^[A-Za-z0-9._~:-]{1,128}\Z")
+_NONCE = re.compile(r"^[A-Za-z0-9._~-]{16,128}\Z")
+_TIMESTAMP = re.compile(r"^[0-9]{1,12}\Z")
+_SIGNATURE = re.compile(r"^[0-9a-fA-F]{64}\Z")
 
 
 class SignatureErrorCode(enum.StrEnum):

@@ -158,3 +158,57 @@ async def test_a_response_that_never_executed_still_reports_cost(
     cost = body["extensions"]["cost"]
     assert (cost["requestedQueryCost"], cost["actualQueryCost"]) == (0, 0)
     assert cost["throttleStatus"]["maximumAvailable"] == settings.query_cost_bucket_max
+
+
+async def test_a_negative_page_size_cannot_refill_the_bucket(
+    settings: Settings, migrated: str
+) -> None:
+    async with tight(
+        settings, migrated, query_cost_bucket_max=50, query_cost_restore_rate=SLOW
+    ) as (app, http):
+        world = await _stocked_world(app, 10)
+        await _post(http, WITH_VARIABLES, world.handle, {"n": 10})  # 32 of 50 spent
+        sneaky = await _post(
+            http, "{ products(first: -1000) { nodes { category { name } } } }", world.handle
+        )
+        assert sneaky["extensions"]["cost"]["requestedQueryCost"] >= 0
+        again = await _post(http, WITH_VARIABLES, world.handle, {"n": 10})
+    assert [e["extensions"]["code"] for e in again["errors"]] == ["THROTTLED"]
+
+
+async def test_nodes_by_id_pay_for_every_id(
+    settings: Settings, migrated: str, world: World
+) -> None:
+    ids = [f"UHJvZHVjdDo{n}" for n in range(40)]
+    query = "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Product { category { name } priceRange { min { amount } } } } }"
+    async with tight(settings, migrated) as (_, http):
+        body = await _post(http, query, world.handle, {"ids": ids})
+    # 1 + 40 ids x (category 1 + priceRange 1 + min 1)
+    assert body["extensions"]["cost"]["requestedQueryCost"] == 1 + 40 * 3
+
+
+async def test_a_malformed_variable_is_refused_with_a_code(
+    settings: Settings, migrated: str, world: World
+) -> None:
+    async with tight(settings, migrated) as (_, http):
+        for value in ("abc", [1], {"a": 1}):
+            body = await _post(http, WITH_VARIABLES, world.handle, {"n": value})
+            assert body["data"] is None
+            assert all(
+                e["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED" for e in body["errors"]
+            ), body
+
+
+async def test_nested_fragments_are_priced_without_expanding_them(
+    settings: Settings, migrated: str, world: World
+) -> None:
+    """Each fragment spreads the next twice: 2^40 selections, priced in linear work."""
+    levels = 40
+    fragments = "".join(
+        f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}\n" for i in range(levels)
+    )
+    query = "query { ...F0 }\n" + fragments + f"fragment F{levels} on Query {{ shop {{ name }} }}"
+    async with tight(settings, migrated) as (_, http):
+        body = await _post(http, query, world.handle)
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["MAX_COST_EXCEEDED"]
+    assert body["errors"][0]["extensions"]["requestedQueryCost"] == 2**levels

@@ -37,7 +37,10 @@ class BrowserSession:
     expires_at: int
 
     def csrf_matches(self, submitted: str | None) -> bool:
-        return submitted is not None and hmac.compare_digest(self.csrf, submitted)
+        # Bytes, not str: compare_digest refuses non-ASCII strings, and hostile input is not ASCII.
+        return submitted is not None and hmac.compare_digest(
+            self.csrf.encode(), submitted.encode("utf-8", "surrogatepass")
+        )
 
 
 class SessionCodec:
@@ -66,7 +69,9 @@ class SessionCodec:
         if not value or "." not in value:
             return None
         body, signature = value.rsplit(".", 1)
-        if not hmac.compare_digest(signature, self._sign(body)):
+        if not hmac.compare_digest(
+            signature.encode("utf-8", "surrogatepass"), self._sign(body).encode()
+        ):
             return None
         try:
             data = json.loads(_unb64(body))

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 import anyio.to_thread
 from authlib.oauth2.rfc6749 import InvalidGrantError, OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidClientError
 
 from app.db import Database
 from app.security.oauth.exchange import Exchange
@@ -116,6 +117,8 @@ class OAuthService:
             return action(server)
         except OAuth2Error as error:
             return _error(error)
+        except ValueError:  # undecodable client credentials (authlib parses them as ASCII)
+            return _error(InvalidClientError())
 
     async def _run(self, call: OAuthCall, action: Action) -> OAuthResponse:
         exchange = await self._load(call)

@@ -25,7 +25,10 @@ __all__ = ["Applied", "apply_effects", "load_snapshot"]
 
 
 def _client_id(call: OAuthCall) -> str | None:
-    basic_id, _ = extract_basic_authorization({"Authorization": call.authorization or ""})
+    try:
+        basic_id, _ = extract_basic_authorization({"Authorization": call.authorization or ""})
+    except ValueError:  # garbled Basic credentials (UnicodeDecodeError too): no such client
+        basic_id = None
     return basic_id or call.form_value("client_id") or call.query_value("client_id")
 
 

@@ -172,3 +172,16 @@ async def test_graphiql_is_served_in_dev_with_an_example_query(http: httpx.Async
     assert page.status_code == 200
     assert "graphiql" in page.text.lower()
     assert "FirstProducts" in page.text
+
+
+async def test_nested_fragment_spreads_are_measured_once_each(
+    world: World, gql: GraphQLClient
+) -> None:
+    """2^40 aliased fields through doubling fragments: counted, and refused, in linear work."""
+    fragments = "".join(
+        f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}\n" for i in range(40)
+    )
+    query = "query { ...F0 }\n" + fragments + "fragment F40 on Query { a: __typename }"
+    result = await gql(query, shop=world.handle)
+    assert result.codes == ["MAX_ALIASES_EXCEEDED"]
+    assert result.errors[0]["message"] == f"{2**40} aliases found. Allowed: 30"
