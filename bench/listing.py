@@ -72,6 +72,8 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         settings = Settings(
             var_dir=Path(scratch),
+            # Its own database, whatever AGORA_DATABASE_URL names: the demo shop must be alone.
+            database_url=f"sqlite+aiosqlite:///{scratch}/bench.db",
             log_level="WARNING",
             password_hash_time_cost=1,
             password_hash_memory_kib=8,
