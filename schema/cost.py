@@ -180,19 +180,23 @@ def _edge_cost(
     """One edge's cost: its node's selections (the wrappers themselves are free)."""
     if selection_set is None:
         return 0
-    total = 0
-    for selection in selection_set.selections:
-        if not walk.included(selection):
-            continue
-        if not isinstance(selection, FieldNode):
-            inner, typed = walk.fragment(selection, edge_type)
-            total += _edge_cost(walk, inner, typed)
-        elif selection.name.value == "node":
-            node_type = get_named_type(walk.field_type(edge_type, selection))
-            total += _selection_cost(walk, selection.selection_set, node_type)
-        else:
-            total += _field_cost(walk, selection, edge_type)
-    return total
+
+    def compute() -> int:
+        total = 0
+        for selection in selection_set.selections:
+            if not walk.included(selection):
+                continue
+            if not isinstance(selection, FieldNode):
+                inner, typed = walk.fragment(selection, edge_type)
+                total += _edge_cost(walk, inner, typed)
+            elif selection.name.value == "node":
+                node_type = get_named_type(walk.field_type(edge_type, selection))
+                total += _selection_cost(walk, selection.selection_set, node_type)
+            else:
+                total += _field_cost(walk, selection, edge_type)
+        return total
+
+    return int(_memoised(walk, ("edge", id(selection_set), edge_type.name), compute))
 
 
 def _field_cost(walk: OperationCost, node: FieldNode, parent: GraphQLNamedType) -> int:
@@ -256,28 +260,29 @@ def _actual_connection(
 ) -> int:
     if selection_set is None:
         return 0
-    total = 0
-    for selection in selection_set.selections:
-        if not walk.included(selection):
-            continue
-        if not isinstance(selection, FieldNode):
-            inner, typed = walk.fragment(selection, named)
-            total += _actual_connection(walk, inner, typed, data)
-            continue
-        value = data.get(_key(selection))
-        if selection.name.value == "nodes" and isinstance(value, list):
-            node_type = get_named_type(walk.field_type(named, selection))
-            total += sum(
-                _actual_selection(walk, selection.selection_set, node_type, n) for n in value
-            )
-        elif selection.name.value == "edges" and isinstance(value, list):
-            edge_type = get_named_type(walk.field_type(named, selection))
-            total += sum(
-                _actual_selection(walk, selection.selection_set, edge_type, e) for e in value
-            )
-        elif selection.name.value not in WRAPPERS and _key(selection) in data:
-            total += _actual_field(walk, selection, named, value)
-    return total
+
+    def compute() -> int:
+        total = 0
+        for selection in selection_set.selections:
+            if not walk.included(selection):
+                continue
+            if not isinstance(selection, FieldNode):
+                inner, typed = walk.fragment(selection, named)
+                total += _actual_connection(walk, inner, typed, data)
+                continue
+            value = data.get(_key(selection))
+            if selection.name.value in ("nodes", "edges") and isinstance(value, list):
+                item_type = get_named_type(walk.field_type(named, selection))
+                total += sum(
+                    _actual_selection(walk, selection.selection_set, item_type, item)
+                    for item in value
+                )
+            elif selection.name.value not in WRAPPERS and _key(selection) in data:
+                total += _actual_field(walk, selection, named, value)
+        return total
+
+    key = ("actual-connection", id(selection_set), named.name, id(data))
+    return int(_memoised(walk, key, compute))
 
 
 def _actual_field(  # noqa: PLR0911 - one return per kind of field, in the order DESIGN.md lists

@@ -212,3 +212,20 @@ async def test_nested_fragments_are_priced_without_expanding_them(
         body = await _post(http, query, world.handle)
     assert [e["extensions"]["code"] for e in body["errors"]] == ["MAX_COST_EXCEEDED"]
     assert body["errors"][0]["extensions"]["requestedQueryCost"] == 2**levels
+
+
+async def test_nested_fragments_inside_a_connection_are_priced_once_each(
+    settings: Settings, migrated: str, world: World
+) -> None:
+    levels = 40
+    fragments = "".join(
+        f"fragment E{i} on ProductEdge {{ ...E{i + 1} ...E{i + 1} }}\n" for i in range(levels)
+    )
+    query = (
+        "query { products(first: 1) { edges { ...E0 } } }\n"
+        + fragments
+        + f"fragment E{levels} on ProductEdge {{ node {{ category {{ name }} }} }}"
+    )
+    async with tight(settings, migrated) as (_, http):
+        body = await _post(http, query, world.handle)
+    assert body["errors"][0]["extensions"]["requestedQueryCost"] == 2 + 2**levels
