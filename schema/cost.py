@@ -14,7 +14,7 @@ a connection then costs 2 plus the nodes it really returned, and the rest is ref
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from graphql import (
@@ -118,85 +118,75 @@ def _count(value: Any, default: int) -> int:
     return min(max(value, 0), MAX_PAGE_SIZE) if value >= 0 else MAX_PAGE_SIZE
 
 
-def _memoised(walk: OperationCost, key: tuple[Any, ...], compute: Any) -> Any:
-    if key not in walk.memo:
-        walk.memo[key] = compute()
-    return walk.memo[key]
+def _fold(
+    walk: OperationCost,
+    tag: str,
+    selection_set: SelectionSetNode | None,
+    parent: GraphQLNamedType,
+    on_field: Callable[[FieldNode, GraphQLNamedType], int],
+    data: Any = None,
+) -> int:
+    """Add up ``on_field`` over a selection set, fragments included, each fragment once.
+
+    The total for a (selection set, type, data) is remembered under ``tag``, so a fragment
+    spread many times, or spreading others many times, is added up once: pricing stays linear
+    in the document however large its expansion.
+    """
+    if selection_set is None:
+        return 0
+    key = (tag, id(selection_set), parent.name, id(data))
+    if key in walk.memo:
+        return int(walk.memo[key])
+    total = 0
+    for selection in selection_set.selections:
+        if not walk.included(selection):
+            continue
+        if isinstance(selection, FieldNode):
+            total += on_field(selection, parent)
+        else:
+            inner, typed = walk.fragment(selection, parent)
+            total += _fold(walk, tag, inner, typed, on_field, data)
+    walk.memo[key] = total
+    return total
 
 
 def _selection_cost(
     walk: OperationCost, selection_set: SelectionSetNode | None, parent: GraphQLNamedType
 ) -> int:
-    if selection_set is None:
-        return 0
-
-    def compute() -> int:
-        total = 0
-        for selection in selection_set.selections:
-            if not walk.included(selection):
-                continue
-            if isinstance(selection, FieldNode):
-                total += _field_cost(walk, selection, parent)
-            else:
-                inner, typed = walk.fragment(selection, parent)
-                total += _selection_cost(walk, inner, typed)
-        return total
-
-    return int(_memoised(walk, ("cost", id(selection_set), parent.name), compute))
+    return _fold(walk, "cost", selection_set, parent, lambda f, on: _field_cost(walk, f, on))
 
 
-def _connection_parts(
-    walk: OperationCost, selection_set: SelectionSetNode | None, named: GraphQLNamedType
-) -> tuple[int, int]:
-    """(cost of one node, cost of the fields outside ``edges``/``nodes``) of a connection."""
-    if selection_set is None:
-        return 0, 0
-
-    def compute() -> tuple[int, int]:
-        per_node = outside = 0
-        for selection in selection_set.selections:
-            if not walk.included(selection):
-                continue
-            if not isinstance(selection, FieldNode):
-                inner, typed = walk.fragment(selection, named)
-                node_part, outside_part = _connection_parts(walk, inner, typed)
-                per_node, outside = per_node + node_part, outside + outside_part
-            elif selection.name.value == "nodes":
-                node_type = get_named_type(walk.field_type(named, selection))
-                per_node += _selection_cost(walk, selection.selection_set, node_type)
-            elif selection.name.value == "edges":
-                edge_type = get_named_type(walk.field_type(named, selection))
-                per_node += _edge_cost(walk, selection.selection_set, edge_type)
-            else:
-                outside += _field_cost(walk, selection, named)
-        return per_node, outside
-
-    return _memoised(walk, ("connection", id(selection_set), named.name), compute)  # type: ignore[no-any-return]
-
-
-def _edge_cost(
-    walk: OperationCost, selection_set: SelectionSetNode | None, edge_type: GraphQLNamedType
+def _node_cost(
+    walk: OperationCost, selection_set: SelectionSetNode | None, connection: GraphQLNamedType
 ) -> int:
-    """One edge's cost: its node's selections (the wrappers themselves are free)."""
-    if selection_set is None:
-        return 0
+    """One node's cost, as selected through ``nodes`` and ``edges { node }``."""
 
-    def compute() -> int:
-        total = 0
-        for selection in selection_set.selections:
-            if not walk.included(selection):
-                continue
-            if not isinstance(selection, FieldNode):
-                inner, typed = walk.fragment(selection, edge_type)
-                total += _edge_cost(walk, inner, typed)
-            elif selection.name.value == "node":
-                node_type = get_named_type(walk.field_type(edge_type, selection))
-                total += _selection_cost(walk, selection.selection_set, node_type)
-            else:
-                total += _field_cost(walk, selection, edge_type)
-        return total
+    def on_field(field: FieldNode, on: GraphQLNamedType) -> int:
+        if field.name.value not in ("nodes", "edges"):
+            return 0
+        item_type = get_named_type(walk.field_type(on, field))
+        if field.name.value == "nodes":
+            return _selection_cost(walk, field.selection_set, item_type)
+        return _fold(walk, "edge", field.selection_set, item_type, edge_field)
 
-    return int(_memoised(walk, ("edge", id(selection_set), edge_type.name), compute))
+    def edge_field(field: FieldNode, edge: GraphQLNamedType) -> int:
+        if field.name.value == "node":  # the wrapper is free; its selections are not
+            node_type = get_named_type(walk.field_type(edge, field))
+            return _selection_cost(walk, field.selection_set, node_type)
+        return _field_cost(walk, field, edge)
+
+    return _fold(walk, "node", selection_set, connection, on_field)
+
+
+def _outside_cost(
+    walk: OperationCost, selection_set: SelectionSetNode | None, connection: GraphQLNamedType
+) -> int:
+    """What a connection's own fields cost (``pageInfo``), apart from its nodes."""
+
+    def on_field(field: FieldNode, on: GraphQLNamedType) -> int:
+        return 0 if field.name.value in WRAPPERS else _field_cost(walk, field, on)
+
+    return _fold(walk, "outside", selection_set, connection, on_field)
 
 
 def _field_cost(walk: OperationCost, node: FieldNode, parent: GraphQLNamedType) -> int:
@@ -209,8 +199,8 @@ def _field_cost(walk: OperationCost, node: FieldNode, parent: GraphQLNamedType) 
     arguments = walk.arguments(node)
     if _is_connection(named):
         size = _count(arguments.get("first", arguments.get("last")), DEFAULT_PAGE_SIZE)
-        per_node, outside = _connection_parts(walk, node.selection_set, named)
-        return 2 + size * per_node + outside
+        per_node = _node_cost(walk, node.selection_set, named)
+        return 2 + size * per_node + _outside_cost(walk, node.selection_set, named)
     selections = _selection_cost(walk, node.selection_set, named)
     if isinstance(arguments.get("ids"), list):
         # The caller picks this list's length, so every requested object is paid for.
@@ -233,23 +223,15 @@ def _actual_selection(
     data: Any,
 ) -> int:
     """Only fields present in the data count: a fragment on another type selected nothing."""
-    if selection_set is None or not isinstance(data, Mapping):
+    if not isinstance(data, Mapping):
         return 0
 
-    def compute() -> int:
-        total = 0
-        for selection in selection_set.selections:
-            if not walk.included(selection):
-                continue
-            if isinstance(selection, FieldNode):
-                if _key(selection) in data:
-                    total += _actual_field(walk, selection, parent, data[_key(selection)])
-            else:
-                inner, typed = walk.fragment(selection, parent)
-                total += _actual_selection(walk, inner, typed, data)
-        return total
+    def on_field(field: FieldNode, on: GraphQLNamedType) -> int:
+        if _key(field) not in data:
+            return 0
+        return _actual_field(walk, field, on, data[_key(field)])
 
-    return int(_memoised(walk, ("actual", id(selection_set), parent.name, id(data)), compute))
+    return _fold(walk, "actual", selection_set, parent, on_field, data)
 
 
 def _actual_connection(
@@ -258,31 +240,20 @@ def _actual_connection(
     named: GraphQLNamedType,
     data: Mapping[str, Any],
 ) -> int:
-    if selection_set is None:
-        return 0
+    """The nodes really returned, each at its own cost, and the connection's own fields."""
 
-    def compute() -> int:
-        total = 0
-        for selection in selection_set.selections:
-            if not walk.included(selection):
-                continue
-            if not isinstance(selection, FieldNode):
-                inner, typed = walk.fragment(selection, named)
-                total += _actual_connection(walk, inner, typed, data)
-                continue
-            value = data.get(_key(selection))
-            if selection.name.value in ("nodes", "edges") and isinstance(value, list):
-                item_type = get_named_type(walk.field_type(named, selection))
-                total += sum(
-                    _actual_selection(walk, selection.selection_set, item_type, item)
-                    for item in value
-                )
-            elif selection.name.value not in WRAPPERS and _key(selection) in data:
-                total += _actual_field(walk, selection, named, value)
-        return total
+    def on_field(field: FieldNode, on: GraphQLNamedType) -> int:
+        value = data.get(_key(field))
+        if field.name.value in ("nodes", "edges"):
+            if not isinstance(value, list):
+                return 0
+            item_type = get_named_type(walk.field_type(on, field))
+            return sum(_actual_selection(walk, field.selection_set, item_type, i) for i in value)
+        if field.name.value in WRAPPERS or _key(field) not in data:
+            return 0
+        return _actual_field(walk, field, on, value)
 
-    key = ("actual-connection", id(selection_set), named.name, id(data))
-    return int(_memoised(walk, key, compute))
+    return _fold(walk, "actual-connection", selection_set, named, on_field, data)
 
 
 def _actual_field(  # noqa: PLR0911 - one return per kind of field, in the order DESIGN.md lists
