@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     rate_limit_fail_open: bool = False
     workers: int = Field(default=1, ge=1)
 
+    stripe_api_key: str | None = None
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_webhook_secret: str | None = None
+    stripe_timeout_seconds: float = Field(default=10.0, gt=0, le=80)
+    order_payment_timeout_seconds: int = Field(default=1800, ge=60)
+    jobs_interval_seconds: float = Field(default=30.0, ge=0)
+
     max_query_tokens: int = Field(default=2000, ge=100)
     max_query_depth: int = Field(default=10, ge=2)
     max_query_aliases: int = Field(default=30, ge=1)

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.contact import PersonalDataCipher
 from app.db import Database
 from app.goods.models import (
     Category,
@@ -29,7 +30,6 @@ from app.goods.models import (
 from app.goods.variants import refresh_price_ranges
 from app.identity.models import Shop
 from app.identity.passwords import PasswordHashing
-from app.identity.personal import PersonalDataCipher
 from app.identity.service import create_user, user_by_email
 from app.security.blind_index import IndexedFieldCipher
 from app.security.encryption import load_or_create_keyring

@@ -7,6 +7,7 @@ import app.goods.models
 import app.idempotency
 import app.identity.models
 import app.limits.overrides
+import app.logistics.models
 import app.security.audit
 import app.security.clients
 import app.security.oauth.models

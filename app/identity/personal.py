@@ -2,7 +2,8 @@
 that read and write them.
 
 Identity may not import the security domain, so it names what it needs here
-(``PersonalDataCipher``: AES-GCM with a key id beside each value, plus a keyed blind index) and
+(``app.contact.PersonalDataCipher``: AES-GCM with a key id beside each value, plus a keyed
+blind index) and
 ``app/main.py``, the CLI and the GraphQL adapter hand it an implementation
 (``app.security.blind_index.IndexedFieldCipher``).
 
@@ -13,8 +14,7 @@ change when the data keys rotate.
 
 from __future__ import annotations
 
-from typing import Protocol
-
+from app.contact import PersonalDataCipher
 from app.identity.models import User
 
 __all__ = [
@@ -22,7 +22,6 @@ __all__ = [
     "EMAIL_INDEX_CONTEXT",
     "LEGACY_INDEX_PREFIX",
     "PHONE_CONTEXT",
-    "PersonalDataCipher",
     "email_index",
     "email_of",
     "phone_of",
@@ -36,24 +35,6 @@ EMAIL_INDEX_CONTEXT = "users.email_index"
 # Rows written before encryption get this index from migration 0003 and still hold plain
 # values; `agora keys rotate-data` seals them.
 LEGACY_INDEX_PREFIX = "legacy:"
-
-
-class PersonalDataCipher(Protocol):
-    """Field encryption with key ids (AES-GCM) and a deterministic keyed index."""
-
-    @property
-    def active_kid(self) -> str: ...
-
-    def encrypt(self, plaintext: str, *, context: str = "") -> str: ...
-
-    def decrypt(self, stored: str, *, context: str = "") -> str: ...
-
-    def key_id_of(self, stored: str) -> str: ...
-
-    def blind_index(self, value: str, *, context: str) -> str:
-        """Hex HMAC-SHA256 of ``value``: equal inputs give equal outputs, and nothing else can
-        be learnt from it without the index key."""
-        ...
 
 
 def email_index(cipher: PersonalDataCipher, normalized_email: str) -> str:

@@ -7,7 +7,6 @@ email's blind index. Refusals never repeat the address or number they refuse.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,11 +14,18 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.contact import (
+    PersonalDataCipher,
+    is_valid_email,
+    is_valid_phone,
+    normalize_email,
+    normalize_phone,
+)
 from app.errors import DomainError
 from app.identity.errors import IdentityErrorCode
 from app.identity.models import Shop, User
 from app.identity.passwords import MIN_PASSWORD_LENGTH, PasswordHashing
-from app.identity.personal import PersonalDataCipher, email_index, seal_contact
+from app.identity.personal import email_index, seal_contact
 
 __all__ = [
     "LockoutPolicy",
@@ -34,26 +40,13 @@ __all__ = [
 
 log = logging.getLogger("agora.identity")
 
-# Deliberately loose: the only real check of an address is mail reaching it.
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 MAX_NAME_LENGTH = 200
-# E.164 allows 15 digits; a few more leave room for extensions written inline.
-_PHONE = re.compile(r"^\+?[0-9]{6,18}$")
 
 
 @dataclass(frozen=True, slots=True)
 class LockoutPolicy:
     max_failures: int
     lockout: timedelta
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
-
-
-def normalize_phone(phone: str) -> str:
-    """Digits with an optional leading ``+``; spaces, dots, hyphens and brackets dropped."""
-    return re.sub(r"[\s.()\-]", "", phone)
 
 
 async def user_by_email(
@@ -76,7 +69,7 @@ async def create_user(
 ) -> User:
     """Create a user in the caller's transaction; role grants are the caller's business."""
     normalized = normalize_email(email)
-    if not _EMAIL.match(normalized) or len(normalized) > 320:
+    if not is_valid_email(normalized):
         raise DomainError.one(IdentityErrorCode.INVALID, "Enter a valid email address.", "email")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise DomainError.one(
@@ -87,7 +80,7 @@ async def create_user(
     if len(name) > MAX_NAME_LENGTH:
         raise DomainError.one(IdentityErrorCode.INVALID, "The name is too long.", "name")
     phone = normalize_phone(phone) if phone else None
-    if phone is not None and not _PHONE.match(phone):
+    if phone is not None and not is_valid_phone(phone):
         raise DomainError.one(IdentityErrorCode.INVALID, "Enter a valid phone number.", "phone")
     if await user_by_email(session, cipher, normalized) is not None:
         raise DomainError.one(IdentityErrorCode.EMAIL_TAKEN, "This email is registered.", "email")

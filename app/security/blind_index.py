@@ -1,4 +1,4 @@
-"""Field encryption plus a blind index: what identity's ``PersonalDataCipher`` port asks for.
+"""Field encryption plus a blind index: what the ``app.contact.PersonalDataCipher`` port asks for.
 
 A blind index is HMAC-SHA256 of a normalised value, so equal values can be found and kept
 unique without decrypting anything. Its key is derived (HKDF-SHA256) from the keyring's

@@ -1,0 +1,2 @@
+"""Logistics: shipping zones and rates (the ``ShippingQuoter`` trade asks), carriers, shipments
+and tracking."""
