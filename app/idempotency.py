@@ -26,6 +26,7 @@ __all__ = [
     "IdempotencyKey",
     "IdempotencyKeyError",
     "fingerprint",
+    "recorded_result",
     "run_once",
 ]
 
@@ -80,6 +81,27 @@ async def run_once(
         except _LostRaceError:
             continue
     raise RuntimeError(f"idempotency key {key!r} kept racing")  # pragma: no cover
+
+
+async def recorded_result(
+    reader: SessionFactory, *, scope: str, key: str, request: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The result already stored under (scope, key), or None if the key is unused.
+
+    For callers that must do slow work (network calls, validation) before ``run_once``: a
+    replay is answered without repeating it, and a conflict is refused before it starts.
+    """
+    if not key.strip() or len(key) > MAX_KEY_LENGTH:
+        raise IdempotencyKeyError(key)
+    async with reader() as session:
+        existing = await session.scalar(
+            select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+        )
+    if existing is None:
+        return None
+    if existing.request_hash != fingerprint(request):
+        raise IdempotencyConflictError(key)
+    return existing.result
 
 
 class _LostRaceError(Exception):

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
@@ -20,6 +20,7 @@ from starlette.routing import Route
 from app.config import Settings
 from app.db import Database
 from app.identity.passwords import PasswordHashing
+from app.jobs import run_jobs_forever
 from app.limits.buckets import (
     BucketStore,
     FallbackBuckets,
@@ -29,7 +30,9 @@ from app.limits.buckets import (
 from app.limits.overrides import OverridingPolicy
 from app.limits.policy import StaticPolicy, standard_limits
 from app.limits.shedding import InFlight
+from app.logistics.rates import RateTableQuoter
 from app.logs import configure_logging
+from app.security.blind_index import IndexedFieldCipher
 from app.security.clients import ClientStatus, client_by_id, signing_secrets
 from app.security.encryption import FieldCipher, load_or_create_keyring
 from app.security.keys import load_or_create_secret, load_or_create_signing_keys
@@ -41,15 +44,20 @@ from app.security.signing import SignatureVerifier, Signer, SignerLookup
 from app.security.tokens import TokenDenylist, TokenService
 from app.sharedstate import MemoryState, RedisState, SharedState
 from app.signals import ChangeSignal
+from app.trade.payments import PaymentProviders
+from app.trade.services import TradeServices
+from app.trade.stripe_payments import StripeProvider, stripe_client
 from app.web.consent import ConsentPage
 from app.web.limits import RateLimits
 from app.web.middleware import Authentication, BodyLimit, RequestContext
 from app.web.oauth import oauth_routes
 from app.web.routes import healthz, jwks, readyz
+from app.web.stripe_webhook import stripe_webhook
 from schema import build_schema
 from schema.context import Services
 from schema.pagination import CursorCodec
 from schema.shops import ShopDirectory
+from schema.trade.ids import CartIds
 from schema.view import AgoraGraphQL
 
 __all__ = ["create_app"]
@@ -89,6 +97,30 @@ def _client_signers(db: Database, cipher: FieldCipher) -> SignerLookup:
     return signer_of
 
 
+def _trade(
+    settings: Settings, db: Database, cipher: FieldCipher, clock: Callable[[], datetime]
+) -> TradeServices:
+    """Trade's collaborators: logistics' rate tables quote shipping, Stripe takes cards when a
+    key is configured, and the manual methods are always there."""
+    stripe = None
+    if settings.stripe_api_key:
+        stripe = StripeProvider(
+            stripe_client(
+                settings.stripe_api_key,
+                settings.stripe_api_base,
+                timeout=settings.stripe_timeout_seconds,
+            )
+        )
+    return TradeServices(
+        db=db,
+        quoter=RateTableQuoter(db.reader),
+        providers=PaymentProviders.build(stripe),
+        cipher=IndexedFieldCipher.of(cipher),
+        clock=clock,
+        payment_timeout=timedelta(seconds=settings.order_payment_timeout_seconds),
+    )
+
+
 def create_app(
     settings: Settings | None = None, *, clock: Callable[[], datetime] = _utcnow
 ) -> Starlette:
@@ -109,9 +141,9 @@ def create_app(
         time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib
     )
     cipher = load_or_create_keyring(settings.resolved_data_keyring_path, create=settings.is_dev)
-    cursors = CursorCodec(
-        load_or_create_secret(settings.resolved_secret_key_path, create=settings.is_dev)
-    )
+    secret = load_or_create_secret(settings.resolved_secret_key_path, create=settings.is_dev)
+    cursors = CursorCodec(secret)
+    trade = _trade(settings, db, cipher, clock)
     graphql = AgoraGraphQL(
         build_schema(settings),
         graphql_ide="graphiql" if settings.is_dev else None,
@@ -158,6 +190,10 @@ def create_app(
             asyncio.create_task(app.state.policy_changes.listen()),
             asyncio.create_task(override_changes.listen()),
         ]
+        if settings.jobs_interval_seconds > 0:
+            listeners.append(
+                asyncio.create_task(run_jobs_forever(trade, settings.jobs_interval_seconds))
+            )
         app.state.services = Services(
             settings=settings,
             db=db,
@@ -171,6 +207,8 @@ def create_app(
             buckets=buckets,
             shops=ShopDirectory(db.reader),
             override_changes=override_changes,
+            trade=trade,
+            cart_ids=CartIds(secret),
         )
         try:
             yield
@@ -190,6 +228,7 @@ def create_app(
             *oauth_routes(oauth, consent, settings.public_url),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
         ],
         middleware=[
             Middleware(RequestContext),

@@ -13,6 +13,8 @@ import app.security.clients
 import app.security.oauth.models
 import app.security.rbac
 import app.trade.models
+import app.trade.order_models
+import app.trade.payment_models
 from app.db import Base
 
 __all__ = ["metadata"]

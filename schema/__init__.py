@@ -22,6 +22,7 @@ from schema.goods.types import (
 )
 from schema.identity import IdentityMutation, IdentityQuery, Shop, User
 from schema.limits import LimitsMutation
+from schema.logistics import LogisticsMutation, LogisticsQuery
 from schema.root import NodeQuery
 from schema.trade import TradeMutation, TradeQuery
 
@@ -29,12 +30,12 @@ __all__ = ["Mutation", "Query", "build_schema"]
 
 
 @strawberry.type
-class Query(NodeQuery, IdentityQuery, GoodsQuery, TradeQuery, AuditQuery):
+class Query(NodeQuery, IdentityQuery, GoodsQuery, TradeQuery, AuditQuery, LogisticsQuery):
     """Everything a storefront or back office can read."""
 
 
 @strawberry.type
-class Mutation(IdentityMutation, GoodsMutation, TradeMutation, LimitsMutation):
+class Mutation(IdentityMutation, GoodsMutation, TradeMutation, LimitsMutation, LogisticsMutation):
     """Everything that changes data. Each returns a payload with ``errors``."""
 
 

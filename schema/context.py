@@ -27,10 +27,12 @@ from app.security.rbac import Authorizer, RoleAssignment, roles_of, shop_domain
 from app.security.tokens import TokenService
 from app.sharedstate import SharedState
 from app.signals import ChangeSignal
+from app.trade.services import TradeServices
 from schema.errors import ApiErrorCode, api_error
 from schema.loaders import Loaders
 from schema.pagination import CursorCodec
 from schema.shops import ShopDirectory
+from schema.trade.ids import CartIds
 
 __all__ = ["AgoraContext", "Services"]
 
@@ -49,6 +51,8 @@ class Services:
     buckets: BucketStore
     shops: ShopDirectory
     override_changes: ChangeSignal
+    trade: TradeServices
+    cart_ids: CartIds
 
 
 @dataclass

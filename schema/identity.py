@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Annotated
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,9 +16,15 @@ from app.security.blind_index import IndexedFieldCipher
 from app.security.masking import MaskKind
 from app.security.principal import Principal
 from app.security.rbac import assign_role, shop_domain
-from schema.errors import UserError, user_errors
+from app.trade import cart_details, carts
+from schema.errors import ApiErrorCode, UserError, api_error, user_errors
 from schema.node import Node, encode_id
+from schema.pagination import Connection
 from schema.personal_data import personal_field
+from schema.trade.cart_types import Cart
+from schema.trade.carts import cart_view
+from schema.trade.order_types import Order
+from schema.trade.orders import order_connection
 from schema.transactions import write
 
 __all__ = ["IdentityMutation", "IdentityQuery", "Shop", "User"]
@@ -90,6 +97,30 @@ class User(Node):
     def phone(self, info: Info) -> str | None:
         return personal.phone_of(self.row, personal_cipher(info))
 
+    @strawberry.field(description="The caller's open cart in this shop, if they have one.")
+    async def cart(self, info: Info) -> Cart | None:
+        if not self.owned_by(info.context.principal):
+            return None
+        shop = info.context.require_shop()
+        async with info.context.db.reader() as session:
+            row = await carts.latest_open_cart(session, shop.id, self.row.id)
+        return await cart_view(info, row.id) if row else None
+
+    @strawberry.field(description="The caller's own orders in this shop, newest first.")
+    async def orders(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Order]:
+        if not self.owned_by(info.context.principal):
+            raise api_error(ApiErrorCode.FORBIDDEN, "Only the shopper sees their orders.")
+        return await order_connection(
+            info, None, first=first, after=after, last=last, before=before, user_id=self.row.id
+        )
+
     @strawberry.field(description="The caller's roles and the domains they hold them in.")
     async def roles(self, info: Info) -> list[RoleAssignment]:
         return [
@@ -110,6 +141,10 @@ class TokenPayload:
     token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int | None = strawberry.field(description="Seconds until the access token expires.")
     user: User | None
+    cart: Cart | None = strawberry.field(
+        default=None,
+        description="tokenCreate with cartId: the shopper's cart, the anonymous one merged in.",
+    )
     errors: list[IdentityError]
 
 
@@ -129,15 +164,35 @@ class CustomerRegisterInput:
     )
 
 
-def _token_payload(info: Info, user: models.User, refresh_token: str) -> TokenPayload | None:
+def _token_payload(
+    info: Info, user: models.User, refresh_token: str, cart: Cart | None = None
+) -> TokenPayload | None:
     tokens = info.context.services.tokens
     return TokenPayload(
         access_token=tokens.issue(f"user:{user.id}"),
         refresh_token=refresh_token,
         expires_in=tokens.ttl_seconds,
         user=User.of(user, caller_is_user=True),
+        cart=cart,
         errors=[],
     )
+
+
+async def _merge_cart(info: Info, cart_id: strawberry.ID, user_id: int) -> Cart | None:
+    """Fold the anonymous cart the shopper built into theirs. A cart that is not theirs to
+    take (another shopper's, already an order, unknown) is left alone: the login still counts."""
+    shop = info.context.require_shop()
+    pk = info.context.services.cart_ids.decode(str(cart_id))
+    if pk is None:
+        return None
+    try:
+        async with info.context.db.writer() as session, session.begin():
+            source = await carts.load_cart(session, shop.id, pk, user_id)
+            merged = await cart_details.merge_into_owner(session, source, user_id)
+            merged_id = merged.id
+    except DomainError:
+        return None
+    return await cart_view(info, merged_id)
 
 
 def _refused(code: IdentityErrorCode, message: str, *field: str) -> TokenPayload | None:
@@ -194,7 +249,16 @@ class IdentityMutation:
     @strawberry.mutation(
         description="Log in. Wrong password, unknown email and a locked account all look alike."
     )
-    async def token_create(self, info: Info, email: str, password: str) -> TokenPayload | None:
+    async def token_create(
+        self,
+        info: Info,
+        email: str,
+        password: str,
+        cart_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="An anonymous cart to merge into the shopper's own."),
+        ] = None,
+    ) -> TokenPayload | None:
         context = info.context
         settings = context.services.settings
         policy = service.LockoutPolicy(
@@ -222,7 +286,10 @@ class IdentityMutation:
                     ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
                 )
         # Committed either way: a failure's count must stick even though the login is refused.
-        return refusal if user is None else _token_payload(info, user, refresh)
+        if user is None:
+            return refusal
+        cart = await _merge_cart(info, cart_id, user.id) if cart_id is not None else None
+        return _token_payload(info, user, refresh, cart)
 
     @strawberry.mutation(
         description="Swap a refresh token for new tokens; each refresh token works once."

@@ -16,6 +16,9 @@ from app.db import SessionFactory
 from app.goods import queries
 from app.goods.models import Category, InventoryLevel, Product, ProductImage, Warehouse
 from app.goods.queries import StockedVariant
+from app.trade import orders
+from app.trade.order_models import OrderEvent, OrderLine
+from app.trade.payment_models import Payment, Refund
 
 __all__ = ["Loaders"]
 
@@ -68,4 +71,23 @@ class Loaders:
         )
         self.inventory_levels: DataLoader[int, list[InventoryLevel]] = _bulk(
             reader, queries.inventory_levels_by_variant, list
+        )
+        self.variant: DataLoader[int, StockedVariant | None] = _bulk(
+            reader,
+            lambda s, keys: queries.stocked_variants_by_id(
+                s, shop_id, keys, include_unpublished=True
+            ),
+            lambda: None,
+        )
+        self.order_lines: DataLoader[int, list[OrderLine]] = _bulk(
+            reader, orders.lines_by_order, list
+        )
+        self.order_payments: DataLoader[int, list[Payment]] = _bulk(
+            reader, orders.payments_by_order, list
+        )
+        self.order_refunds: DataLoader[int, list[Refund]] = _bulk(
+            reader, orders.refunds_by_order, list
+        )
+        self.order_events: DataLoader[int, list[OrderEvent]] = _bulk(
+            reader, orders.events_by_order, list
         )

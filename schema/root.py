@@ -15,11 +15,13 @@ from strawberry.types import Info
 
 from app.goods import queries
 from app.identity.models import User as UserRow
+from app.trade.orders import orders_by_id
 from schema.errors import ApiErrorCode, api_error
 from schema.goods.types import Category, Product, ProductVariant, Warehouse
 from schema.identity import Shop, User
 from schema.node import Node, parse_id
 from schema.pagination import MAX_PAGE_SIZE
+from schema.trade.order_types import Order
 
 __all__ = ["NodeQuery"]
 
@@ -70,6 +72,22 @@ async def _users(info: Info, pks: list[int]) -> dict[int, Any]:
     return {own: User.of(row)} if row else {}
 
 
+async def _orders(info: Info, pks: list[int]) -> dict[int, Any]:
+    """The shop's staff see any order; a signed-in shopper only their own."""
+    shop = info.context.require_shop()
+    staff = await info.context.allows("order", "read")
+    principal = info.context.principal
+    own = principal.user_id if principal else None
+    async with info.context.db.reader() as session:
+        rows = await orders_by_id(session, shop.id, pks)
+    cipher = info.context.services.trade.cipher
+    return {
+        pk: Order.of(row, cipher)
+        for pk, row in rows.items()
+        if staff or (own is not None and row.user_id == own)
+    }
+
+
 _FETCHERS: dict[str, Fetch] = {
     "Product": _products,
     "ProductVariant": _variants,
@@ -77,6 +95,7 @@ _FETCHERS: dict[str, Fetch] = {
     "Warehouse": _warehouses,
     "Shop": _shops,
     "User": _users,
+    "Order": _orders,
 }
 
 

@@ -85,6 +85,8 @@ def settings(var_dir: Path) -> Settings:
         rate_limit_burst=10_000,
         query_cost_bucket_max=1_000_000,
         query_cost_restore_rate=100_000,
+        # Tests run jobs by hand (run_jobs_once) so that they can assert what one round does.
+        jobs_interval_seconds=0,
     )
 
 

@@ -1,15 +1,16 @@
-"""Carts: created anonymously, reached by an opaque token, priced from current prices.
+"""Carts: created by anyone, owned once a shopper signs in, priced from current prices.
 
 A cart never fails silently: a line for more than is in stock, a line whose price changed since
 it was added, and a line whose product is no longer sold each show as a warning with the facts
 (the quantity available, the new price) instead of vanishing or failing the whole cart.
+
+Every change raises ``version`` in SQL (``version + 1``, never a value read earlier), so two
+concurrent edits both count and checkout can tell that the cart moved under it.
 """
 
 from __future__ import annotations
 
 import enum
-import hashlib
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,10 +29,15 @@ __all__ = [
     "CartWarningCode",
     "LineChange",
     "LineRequest",
+    "LineView",
     "add_lines",
-    "cart_by_token",
     "create_cart",
+    "ensure_open",
+    "latest_open_cart",
+    "lines_of",
+    "load_cart",
     "remove_lines",
+    "touch",
     "update_lines",
     "view_cart",
 ]
@@ -41,6 +47,7 @@ class CartWarningCode(enum.StrEnum):
     INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"
     PRICE_CHANGED = "PRICE_CHANGED"
     UNAVAILABLE = "UNAVAILABLE"
+    SHIPPING_METHOD_UNAVAILABLE = "SHIPPING_METHOD_UNAVAILABLE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +66,7 @@ class LineChange:
 class CartWarning:
     code: CartWarningCode
     message: str
-    line_id: int
+    line_id: int | None = None
     available: int | None = None
 
 
@@ -75,11 +82,8 @@ class CartView:
     cart: Cart
     lines: list[LineView]
     subtotal: int
+    weight_grams: int
     warnings: list[CartWarning]
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _quantity_problems(quantities: Sequence[int], *field: str) -> list[Problem]:
@@ -94,26 +98,50 @@ def _quantity_problems(quantities: Sequence[int], *field: str) -> list[Problem]:
     ]
 
 
-async def create_cart(session: AsyncSession, shop_id: int, currency: str) -> tuple[Cart, str]:
-    """A new, empty cart and the token that reaches it (shown once, kept only as a hash)."""
-    token = secrets.token_urlsafe(24)
-    cart = Cart(shop_id=shop_id, token_hash=_digest(token), currency=currency)
+def touch(cart: Cart) -> None:
+    """Record a change: the version rises in SQL, so concurrent changes never collapse."""
+    cart.version = Cart.version + 1  # type: ignore[assignment]
+    cart.updated_at = utcnow()
+
+
+async def create_cart(
+    session: AsyncSession, shop_id: int, currency: str, user_id: int | None = None
+) -> Cart:
+    cart = Cart(shop_id=shop_id, currency=currency, user_id=user_id)
     session.add(cart)
     await session.flush()
-    return cart, token
-
-
-async def cart_by_token(session: AsyncSession, shop_id: int, token: str) -> Cart:
-    """The shop's cart for this token; another shop's token, or a made-up one, is not found."""
-    cart = await session.scalar(
-        select(Cart).where(Cart.token_hash == _digest(token), Cart.shop_id == shop_id)
-    )
-    if cart is None:
-        raise DomainError.one(TradeErrorCode.NOT_FOUND, "No such cart.", "token")
     return cart
 
 
-async def _lines(session: AsyncSession, cart: Cart) -> list[CartLine]:
+async def load_cart(session: AsyncSession, shop_id: int, cart_id: int, user_id: int | None) -> Cart:
+    """The shop's cart, if the caller may use it: anyone holding an unowned cart's ID, and
+    only its owner once a shopper owns it. Anything else is simply not found."""
+    cart = await session.scalar(select(Cart).where(Cart.id == cart_id, Cart.shop_id == shop_id))
+    if cart is None or (cart.user_id is not None and cart.user_id != user_id):
+        raise DomainError.one(TradeErrorCode.NOT_FOUND, "No such cart.", "cartId")
+    return cart
+
+
+async def latest_open_cart(
+    session: AsyncSession, shop_id: int, user_id: int, *, besides: int | None = None
+) -> Cart | None:
+    """A shopper's most recently changed cart that has not become an order."""
+    query = select(Cart).where(
+        Cart.shop_id == shop_id, Cart.user_id == user_id, Cart.checked_out_at.is_(None)
+    )
+    if besides is not None:
+        query = query.where(Cart.id != besides)
+    return await session.scalar(query.order_by(Cart.updated_at.desc(), Cart.id.desc()).limit(1))
+
+
+def ensure_open(cart: Cart) -> None:
+    if cart.checked_out_at is not None:
+        raise DomainError.one(
+            TradeErrorCode.CART_COMPLETED, "This cart became an order; start a new one.", "cartId"
+        )
+
+
+async def lines_of(session: AsyncSession, cart: Cart) -> list[CartLine]:
     rows = await session.scalars(
         select(CartLine).where(CartLine.cart_id == cart.id).order_by(CartLine.id)
     )
@@ -124,6 +152,7 @@ async def add_lines(
     session: AsyncSession, cart: Cart, requests: Sequence[LineRequest]
 ) -> list[CartLine]:
     """Add variants; a variant already in the cart has its quantity increased."""
+    ensure_open(cart)
     problems = _quantity_problems([r.quantity for r in requests], "lines")
     stocked = await stocked_variants_by_id(
         session, cart.shop_id, [r.variant_id for r in requests], include_unpublished=False
@@ -137,7 +166,7 @@ async def add_lines(
     ]
     if problems:
         raise DomainError(problems)
-    existing = {line.variant_id: line for line in await _lines(session, cart)}
+    existing = {line.variant_id: line for line in await lines_of(session, cart)}
     for index, request in enumerate(requests):
         line = existing.get(request.variant_id)
         if line is None:
@@ -168,14 +197,15 @@ async def add_lines(
         )
     if problems:
         raise DomainError(problems)
-    cart.updated_at = utcnow()
+    touch(cart)
     await session.flush()
     return list(existing.values())
 
 
 async def update_lines(session: AsyncSession, cart: Cart, changes: Sequence[LineChange]) -> None:
+    ensure_open(cart)
     problems = _quantity_problems([c.quantity for c in changes], "lines")
-    lines = {line.id: line for line in await _lines(session, cart)}
+    lines = {line.id: line for line in await lines_of(session, cart)}
     problems += [
         Problem(TradeErrorCode.NOT_FOUND, "No such line in this cart.", ("lines", str(i), "id"))
         for i, change in enumerate(changes)
@@ -185,12 +215,13 @@ async def update_lines(session: AsyncSession, cart: Cart, changes: Sequence[Line
         raise DomainError(problems)
     for change in changes:
         lines[change.line_id].quantity = change.quantity
-    cart.updated_at = utcnow()
+    touch(cart)
     await session.flush()
 
 
 async def remove_lines(session: AsyncSession, cart: Cart, line_ids: Sequence[int]) -> None:
-    present = {line.id for line in await _lines(session, cart)}
+    ensure_open(cart)
+    present = {line.id for line in await lines_of(session, cart)}
     missing = [i for i, line_id in enumerate(line_ids) if line_id not in present]
     if missing:
         raise DomainError(
@@ -200,7 +231,7 @@ async def remove_lines(session: AsyncSession, cart: Cart, line_ids: Sequence[int
             ]
         )
     await session.execute(delete(CartLine).where(CartLine.id.in_(line_ids)))
-    cart.updated_at = utcnow()
+    touch(cart)
     await session.flush()
 
 
@@ -228,15 +259,16 @@ def _warnings(line: CartLine, stocked: StockedVariant | None) -> list[CartWarnin
 
 async def view_cart(session: AsyncSession, cart: Cart) -> CartView:
     """The cart priced from current prices, with its warnings: two statements."""
-    lines = await _lines(session, cart)
+    lines = await lines_of(session, cart)
     stocked = await stocked_variants_by_id(
         session, cart.shop_id, [line.variant_id for line in lines], include_unpublished=False
     )
-    views, warnings, subtotal = [], [], 0
+    views, warnings, subtotal, weight = [], [], 0, 0
     for line in lines:
         variant = stocked.get(line.variant_id)
         total = line.quantity * variant.variant.price_amount if variant else 0
         subtotal += total
+        weight += line.quantity * variant.variant.weight_grams if variant else 0
         views.append(LineView(line, variant, total))
         warnings += _warnings(line, variant)
-    return CartView(cart, views, subtotal, warnings)
+    return CartView(cart, views, subtotal, weight, warnings)

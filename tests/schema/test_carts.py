@@ -1,4 +1,4 @@
-"""Carts through HTTP, as a storefront sends them: anonymous, reached by their token."""
+"""Carts through HTTP, as a storefront sends them: anonymous, reached by their signed ID."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ pytestmark = pytest.mark.anyio
 CART = """cart { id lines { id quantity variant { sku } cost { unitPrice { amount } subtotal { amount } } }
   cost { subtotal { amount currencyCode } total { amount } }
   warnings { code lineId available } }"""
-CREATE = f"mutation($lines: [CartLineInput!]) {{ cartCreate(lines: $lines) {{ token {CART} errors {{ field code }} }} }}"
-ADD = f"mutation($t: String!, $lines: [CartLineInput!]!) {{ cartLinesAdd(token: $t, lines: $lines) {{ {CART} errors {{ field code }} }} }}"
-UPDATE = f"mutation($t: String!, $lines: [CartLineUpdateInput!]!) {{ cartLinesUpdate(token: $t, lines: $lines) {{ {CART} errors {{ field code }} }} }}"
-REMOVE = f"mutation($t: String!, $ids: [ID!]!) {{ cartLinesRemove(token: $t, lineIds: $ids) {{ {CART} errors {{ field code }} }} }}"
-READ = f"query($t: String!) {{ {CART} }}".replace("{ cart {", "{ cart(token: $t) {", 1)
+CREATE = f"mutation($lines: [CartLineInput!]) {{ cartCreate(lines: $lines) {{ {CART} errors {{ field code }} }} }}"
+ADD = f"mutation($t: ID!, $lines: [CartLineInput!]!) {{ cartLinesAdd(cartId: $t, lines: $lines) {{ {CART} errors {{ field code }} }} }}"
+UPDATE = f"mutation($t: ID!, $lines: [CartLineUpdateInput!]!) {{ cartLinesUpdate(cartId: $t, lines: $lines) {{ {CART} errors {{ field code }} }} }}"
+REMOVE = f"mutation($t: ID!, $ids: [ID!]!) {{ cartLinesRemove(cartId: $t, lineIds: $ids) {{ {CART} errors {{ field code }} }} }}"
+READ = f"query($t: ID!) {{ {CART} }}".replace("{ cart {", "{ cart(id: $t) {", 1)
 
 
 async def _variants(world: World, *prices: str, stock: int = 10) -> list[int]:
@@ -60,7 +60,7 @@ async def test_an_anonymous_shopper_builds_a_cart(world: World, gql: GraphQLClie
         )
     ).ok()["cartCreate"]
     assert created["errors"] == []
-    token = created["token"]
+    token = created["cart"]["id"]
     assert created["cart"]["cost"]["subtotal"] == {"amount": "25.00", "currencyCode": "EUR"}
 
     added = (
@@ -107,7 +107,7 @@ async def test_a_quantity_out_of_range_is_refused_and_nothing_is_written(
             shop=world.handle,
         )
     ).ok()["cartCreate"]
-    assert result["cart"] is None and result["token"] is None
+    assert result["cart"] is None
     assert result["errors"] == [{"field": ["lines", "0", "quantity"], "code": "INVALID_QUANTITY"}]
     assert await _lines_in_db(world) == 0
 
@@ -122,7 +122,7 @@ async def test_lines_never_exceed_the_maximum_by_adding_twice(
             {"lines": [{"variantId": gid("ProductVariant", variant), "quantity": 9000}]},
             shop=world.handle,
         )
-    ).ok()["cartCreate"]["token"]
+    ).ok()["cartCreate"]["cart"]["id"]
     result = (
         await gql(
             ADD,
@@ -139,12 +139,17 @@ async def test_lines_never_exceed_the_maximum_by_adding_twice(
     ] == 9000
 
 
-async def test_a_foreign_or_made_up_token_is_not_found(
+async def test_a_foreign_forged_or_made_up_cart_id_is_not_found(
     world: World, other_world: World, gql: GraphQLClient
 ) -> None:
     [variant] = await _variants(world, "1.00")
-    token = (await gql(CREATE, {}, shop=world.handle)).ok()["cartCreate"]["token"]
-    for shop, given in ((other_world.handle, token), (world.handle, "made-up-token")):
+    token = (await gql(CREATE, {}, shop=world.handle)).ok()["cartCreate"]["cart"]["id"]
+    forged = gid("Cart", 1)  # a well-formed ID without the server's tag
+    for shop, given in (
+        (other_world.handle, token),
+        (world.handle, "made-up-token"),
+        (world.handle, forged),
+    ):
         result = (
             await gql(
                 ADD,
@@ -152,7 +157,7 @@ async def test_a_foreign_or_made_up_token_is_not_found(
                 shop=shop,
             )
         ).ok()["cartLinesAdd"]
-        assert result == {"cart": None, "errors": [{"field": ["token"], "code": "NOT_FOUND"}]}
+        assert result == {"cart": None, "errors": [{"field": ["cartId"], "code": "NOT_FOUND"}]}
         assert (await gql(READ, {"t": given}, shop=shop)).ok() == {"cart": None}
 
 
@@ -195,7 +200,7 @@ async def test_the_cart_warns_about_stock_price_and_withdrawn_products(
         row = await session.get(Variant, variant)
         assert row is not None
         row.price_amount = 1100
-    cart = (await gql(READ, {"t": created["token"]}, shop=world.handle)).ok()["cart"]
+    cart = (await gql(READ, {"t": created["cart"]["id"]}, shop=world.handle)).ok()["cart"]
     assert {w["code"] for w in cart["warnings"]} == {"INSUFFICIENT_STOCK", "PRICE_CHANGED"}
     assert cart["cost"]["subtotal"]["amount"] == "66.00"
 
@@ -208,7 +213,7 @@ async def test_the_cart_warns_about_stock_price_and_withdrawn_products(
         shop=world.handle,
         token=staff,
     )
-    cart = (await gql(READ, {"t": created["token"]}, shop=world.handle)).ok()["cart"]
+    cart = (await gql(READ, {"t": created["cart"]["id"]}, shop=world.handle)).ok()["cart"]
     assert [w["code"] for w in cart["warnings"]] == ["UNAVAILABLE"]
     assert cart["lines"][0]["variant"] is None
     assert cart["cost"]["subtotal"]["amount"] == "0.00"
@@ -226,7 +231,7 @@ async def test_reading_a_cart_costs_the_same_statements_for_any_number_of_lines(
                 {"lines": [{"variantId": gid("ProductVariant", v)} for v in variants[:size]]},
                 shop=world.handle,
             )
-        ).ok()["cartCreate"]["token"]
+        ).ok()["cartCreate"]["cart"]["id"]
         statements.reset()
         assert len((await gql(READ, {"t": token}, shop=world.handle)).ok()["cart"]["lines"]) == size
         counts[size] = statements.count

@@ -21,11 +21,11 @@ from strawberry.permission import PermissionExtension
 
 from app.goods.models import Variant
 from app.security.audit import AuditEvent
-from app.trade.carts import LineRequest, add_lines, create_cart
 from schema import build_schema
-from schema.node import parse_id
 from tests.support.factories import World, gid, unique
 from tests.support.graphql import GraphQLClient
+from tests.support.matrix_logistics import LOGISTICS_ROWS
+from tests.support.matrix_trade import TRADE_ROWS
 
 pytestmark = pytest.mark.anyio
 
@@ -172,36 +172,6 @@ async def token_revoke(world: World) -> Request:
     return 'mutation { tokenRevoke(refreshToken: "unknown") { revoked } }', {}
 
 
-async def _cart(world: World) -> tuple[str, str]:
-    _, variant = await _variant(world)
-    async with world.services.db.writer() as session, session.begin():
-        cart, token = await create_cart(session, world.shop.id, world.shop.currency)
-        await add_lines(session, cart, [LineRequest(parse_id(variant)[1], 1)])  # type: ignore[index]
-    return token, variant
-
-
-async def cart_create(world: World) -> Request:
-    return "mutation { cartCreate { token errors { code } } }", {}
-
-
-async def cart_lines_add(world: World) -> Request:
-    token, variant = await _cart(world)
-    query = "mutation($t: String!, $v: ID!) { cartLinesAdd(token: $t, lines: [{variantId: $v}]) { errors { code } } }"
-    return query, {"t": token, "v": variant}
-
-
-async def cart_lines_update(world: World) -> Request:
-    token, _ = await _cart(world)
-    query = "mutation($t: String!) { cartLinesUpdate(token: $t, lines: []) { errors { code } } }"
-    return query, {"t": token}
-
-
-async def cart_lines_remove(world: World) -> Request:
-    token, _ = await _cart(world)
-    query = "mutation($t: String!) { cartLinesRemove(token: $t, lineIds: []) { errors { code } } }"
-    return query, {"t": token}
-
-
 async def warehouses(world: World) -> Request:
     return "{ warehouses { code } }", {}
 
@@ -231,14 +201,18 @@ MATRIX: dict[str, Row] = {
     "Mutation.tokenCreate": Row(EVERYONE, token_create, privileged=False),
     "Mutation.tokenRefresh": Row(EVERYONE, token_refresh, privileged=False),
     "Mutation.tokenRevoke": Row(EVERYONE, token_revoke, privileged=False),
-    "Mutation.cartCreate": Row(EVERYONE, cart_create, privileged=False),
-    "Mutation.cartLinesAdd": Row(EVERYONE, cart_lines_add, privileged=False),
-    "Mutation.cartLinesUpdate": Row(EVERYONE, cart_lines_update, privileged=False),
-    "Mutation.cartLinesRemove": Row(EVERYONE, cart_lines_remove, privileged=False),
     "Query.warehouses": Row(SHOP_STAFF, warehouses),
     "ProductVariant.inventoryLevels": Row(SHOP_STAFF, inventory_levels),
     "Query.auditEvents": Row(frozenset({"ops", "community_admin"}), audit_events),
 }
+# Each domain keeps its rows beside its test support; None means everyone, not privileged.
+for _rows in (TRADE_ROWS, LOGISTICS_ROWS):
+    for _name, (_allowed, _builder) in _rows.items():
+        MATRIX[_name] = (
+            Row(EVERYONE, _builder, privileged=False)
+            if _allowed is None
+            else Row(_allowed, _builder)
+        )
 
 
 def _operations() -> set[str]:

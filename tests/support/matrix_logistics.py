@@ -1,0 +1,89 @@
+"""Role-matrix rows for shipping zones and rates, for tests/schema/test_role_matrix.py.
+
+Each builder makes what its call needs in the world's shop (through the services) and returns
+a request that succeeds for ops, so an allowed cell proves the call did its work. Only ops,
+a platform role, may read or change rate tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from app.goods.variants import PriceInput
+from app.logistics.models import RateBasis
+from app.logistics.zones import RateDraft, ZoneDraft, create_rate, create_zone
+from tests.support.factories import World, gid, unique
+
+__all__ = [
+    "LOGISTICS_ROWS",
+    "shipping_rate_create",
+    "shipping_rate_delete",
+    "shipping_rate_update",
+    "shipping_zone_create",
+    "shipping_zone_delete",
+    "shipping_zone_update",
+    "shipping_zones",
+]
+
+Request = tuple[str, dict[str, Any]]
+Builder = Callable[[World], Awaitable[Request]]
+OPS = frozenset({"ops"})
+
+
+async def _zone_with_rate(world: World) -> tuple[str, str]:
+    """A zone of the world's shop with one rate: (zone ID, rate ID)."""
+    async with world.services.db.writer() as session, session.begin():
+        zone = await create_zone(session, world.shop.id, ZoneDraft(unique("Zone"), ["DE"]))
+        draft = RateDraft("standard", "Standard", RateBasis.WEIGHT, PriceInput("4.90", "EUR"))
+        rate = await create_rate(session, world.shop, zone.id, draft)
+    return gid("ShippingZone", zone.id), gid("ShippingRate", rate.id)
+
+
+async def shipping_zones(world: World) -> Request:
+    await _zone_with_rate(world)
+    return "{ shippingZones { id rates { id } } }", {}
+
+
+async def shipping_zone_create(world: World) -> Request:
+    query = 'mutation($n: String!) { shippingZoneCreate(input: {name: $n, areas: ["DE", "AT"]}) { errors { code } } }'
+    return query, {"n": unique("Zone")}
+
+
+async def shipping_zone_update(world: World) -> Request:
+    zone, _ = await _zone_with_rate(world)
+    query = 'mutation($id: ID!, $n: String!) { shippingZoneUpdate(id: $id, input: {name: $n, areas: ["US-CA"]}) { errors { code } } }'
+    return query, {"id": zone, "n": unique("Zone")}
+
+
+async def shipping_zone_delete(world: World) -> Request:
+    zone, _ = await _zone_with_rate(world)
+    return "mutation($id: ID!) { shippingZoneDelete(id: $id) { errors { code } } }", {"id": zone}
+
+
+async def shipping_rate_create(world: World) -> Request:
+    zone, _ = await _zone_with_rate(world)
+    query = 'mutation($z: ID!) { shippingRateCreate(zoneId: $z, input: {code: "express", name: "Express", basis: SUBTOTAL, price: {amount: "9.90", currencyCode: "EUR"}}) { errors { code } } }'
+    return query, {"z": zone}
+
+
+async def shipping_rate_update(world: World) -> Request:
+    _, rate = await _zone_with_rate(world)
+    query = 'mutation($id: ID!) { shippingRateUpdate(id: $id, input: {price: {amount: "5.90", currencyCode: "EUR"}, maxValue: 5000}) { errors { code } } }'
+    return query, {"id": rate}
+
+
+async def shipping_rate_delete(world: World) -> Request:
+    _, rate = await _zone_with_rate(world)
+    return "mutation($id: ID!) { shippingRateDelete(id: $id) { errors { code } } }", {"id": rate}
+
+
+LOGISTICS_ROWS: dict[str, tuple[frozenset[str], Builder]] = {
+    "Query.shippingZones": (OPS, shipping_zones),
+    "Mutation.shippingZoneCreate": (OPS, shipping_zone_create),
+    "Mutation.shippingZoneUpdate": (OPS, shipping_zone_update),
+    "Mutation.shippingZoneDelete": (OPS, shipping_zone_delete),
+    "Mutation.shippingRateCreate": (OPS, shipping_rate_create),
+    "Mutation.shippingRateUpdate": (OPS, shipping_rate_update),
+    "Mutation.shippingRateDelete": (OPS, shipping_rate_delete),
+}
