@@ -17,9 +17,13 @@ user_cli = typer.Typer(help="Manage users.", no_args_is_help=True)
 schema_cli = typer.Typer(help="The GraphQL schema.", no_args_is_help=True)
 client_cli = typer.Typer(help="Register API clients (ISV apps).", no_args_is_help=True)
 keys_cli = typer.Typer(help="Rotate keys.", no_args_is_help=True)
+jobs_cli = typer.Typer(
+    help="Background jobs (agora serve also runs them in a loop).", no_args_is_help=True
+)
 cli.add_typer(user_cli, name="user")
 cli.add_typer(client_cli, name="client")
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(jobs_cli, name="jobs")
 cli.add_typer(schema_cli, name="schema")
 console = Console(stderr=True)
 
@@ -257,6 +261,37 @@ def keys_rotate_data(
             await db.dispose()
 
     console.print(f"{asyncio.run(run())} rows checked; every value is under {cipher.active_kid}.")
+
+
+@jobs_cli.command("run-once")
+def jobs_run_once() -> None:
+    """One round of every background job: expire unpaid card orders (releasing their stock)
+    and retry refunds whose outcome was unknown. Safe beside running servers."""
+    from datetime import UTC, datetime
+
+    from app.db import Database
+    from app.jobs import run_jobs_once
+    from app.main import trade_services
+    from app.security.encryption import load_or_create_keyring
+
+    settings = Settings()
+
+    async def run() -> str:
+        db = Database.connect(settings)
+        try:
+            cipher = load_or_create_keyring(
+                settings.resolved_data_keyring_path, create=settings.is_dev
+            )
+            trade = trade_services(settings, db, cipher, lambda: datetime.now(UTC))
+            report = await run_jobs_once(trade)
+        finally:
+            await db.dispose()
+        return (
+            f"{report.expired_orders} unpaid orders expired; "
+            f"{report.refunds_retried} refunds retried."
+        )
+
+    console.print(asyncio.run(run()))
 
 
 @schema_cli.command("export")

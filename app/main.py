@@ -60,7 +60,7 @@ from schema.shops import ShopDirectory
 from schema.trade.ids import CartIds
 from schema.view import AgoraGraphQL
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "trade_services"]
 
 GRAPHQL_PATH = "/graphql"
 
@@ -97,7 +97,7 @@ def _client_signers(db: Database, cipher: FieldCipher) -> SignerLookup:
     return signer_of
 
 
-def _trade(
+def trade_services(
     settings: Settings, db: Database, cipher: FieldCipher, clock: Callable[[], datetime]
 ) -> TradeServices:
     """Trade's collaborators: logistics' rate tables quote shipping, Stripe takes cards when a
@@ -143,7 +143,7 @@ def create_app(
     cipher = load_or_create_keyring(settings.resolved_data_keyring_path, create=settings.is_dev)
     secret = load_or_create_secret(settings.resolved_secret_key_path, create=settings.is_dev)
     cursors = CursorCodec(secret)
-    trade = _trade(settings, db, cipher, clock)
+    trade = trade_services(settings, db, cipher, clock)
     graphql = AgoraGraphQL(
         build_schema(settings),
         graphql_ide="graphiql" if settings.is_dev else None,

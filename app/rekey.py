@@ -26,6 +26,9 @@ from app.identity.personal import reseal
 from app.security.blind_index import IndexedFieldCipher
 from app.security.clients import OAuthClient
 from app.security.encryption import FieldCipher
+from app.trade import buyer
+from app.trade.models import Cart
+from app.trade.order_models import Order
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -92,9 +95,11 @@ async def _batch(session: AsyncSession, table: _Table, after: int, size: int) ->
 
 async def count_encrypted_rows(db: Database) -> int:
     async with db.reader() as session:
-        users = await session.scalar(select(func.count()).select_from(User)) or 0
-        clients = await session.scalar(select(func.count()).select_from(OAuthClient)) or 0
-    return users + clients
+        counts = [
+            await session.scalar(select(func.count()).select_from(model)) or 0
+            for model in (User, OAuthClient, Cart, Order)
+        ]
+    return sum(counts)
 
 
 async def reencrypt(
@@ -110,6 +115,8 @@ async def reencrypt(
     tables = (
         _Table(User, lambda user: reseal(user, people)),
         _Table(OAuthClient, lambda client: _reseal_client(client, cipher)),
+        _Table(Cart, lambda cart: buyer.reseal(cart, people)),
+        _Table(Order, lambda order: buyer.reseal(order, people)),
     )
     total = 0
     for table in tables:

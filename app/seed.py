@@ -34,6 +34,7 @@ from app.identity.service import create_user, user_by_email
 from app.security.blind_index import IndexedFieldCipher
 from app.security.encryption import load_or_create_keyring
 from app.security.rbac import assign_role, validate_assignment
+from app.seed_shipping import seed_shipping
 
 __all__ = ["SeedReport", "ensure_user", "seed_demo"]
 
@@ -277,6 +278,7 @@ async def seed_demo(
                 session.add(shop)
                 await session.flush()
                 await _catalog(session, shop, products, random.Random(42))
+            await seed_shipping(session, shop)
             report = SeedReport(
                 shop_handle=shop.handle,
                 products=await session.scalar(

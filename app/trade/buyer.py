@@ -30,6 +30,7 @@ __all__ = [
     "email_index",
     "open_address",
     "open_contact",
+    "reseal",
     "seal_address",
     "seal_contact",
     "validate_address",
@@ -170,6 +171,29 @@ def open_contact(
         cipher.decrypt(sealed_email, context=EMAIL_CONTEXT) if sealed_email else None,
         cipher.decrypt(sealed_phone, context=PHONE_CONTEXT) if sealed_phone else None,
     )
+
+
+def reseal(record: Any, cipher: PersonalDataCipher) -> bool:
+    """Re-encrypt a cart's or order's sealed values under the active key (key rotation).
+
+    True when something changed; values already under the active key are left alone, so a
+    rotation that stopped half-way can run again.
+    """
+    address = record.shipping_address or {}
+    sealed = [
+        record.sealed_email,
+        record.sealed_phone,
+        address.get("street1"),
+        address.get("street2"),
+    ]
+    if all(not v or cipher.key_id_of(v) == cipher.active_kid for v in sealed):
+        return False
+    contact = open_contact(record.sealed_email, record.sealed_phone, cipher)
+    record.sealed_email, record.sealed_phone = seal_contact(contact, cipher)
+    opened = open_address(record.shipping_address, cipher)
+    if opened is not None:
+        record.shipping_address = seal_address(opened, cipher)
+    return True
 
 
 def email_index(cipher: PersonalDataCipher, email: str) -> str:

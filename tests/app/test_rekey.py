@@ -11,12 +11,13 @@ from pathlib import Path
 import anyio.to_thread
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
 from app.cli import cli
 from app.config import Settings
 from app.db import Database
-from app.identity.models import User
+from app.identity.models import Shop, User
 from app.identity.passwords import PasswordHashing
 from app.identity.personal import email_of, phone_of
 from app.identity.service import LockoutPolicy, authenticate, create_user
@@ -25,9 +26,14 @@ from app.rekey import add_data_key, reencrypt
 from app.security.blind_index import IndexedFieldCipher
 from app.security.clients import OAuthClient, register_client, signing_secrets
 from app.security.encryption import FieldCipher, load_or_create_keyring
+from app.trade import buyer
+from app.trade.models import Cart
+from app.trade.order_models import Order, PaymentMethod
+from tests.support.trade import BERLIN
 
 PASSWORD = "correct horse battery"
 POLICY = LockoutPolicy(5, timedelta(minutes=5))
+BUYER_EMAIL = "buyer@example.com"
 
 
 async def _populate(db: Database, cipher: FieldCipher, hashing: PasswordHashing) -> list[str]:
@@ -38,7 +44,42 @@ async def _populate(db: Database, cipher: FieldCipher, hashing: PasswordHashing)
             phone = f"+8613800000{n:03d}" if n % 2 else None
             await create_user(session, hashing, people, email=email, password=PASSWORD, phone=phone)
         await register_client(session, cipher, name="App", scopes=["goods:read"])
+        await _buyer_records(session, people)
     return emails
+
+
+async def _buyer_records(session: AsyncSession, people: IndexedFieldCipher) -> None:
+    """A cart and an order holding a buyer's sealed email, phone and street."""
+    shop = Shop(handle="rekey", name="Rekey", currency="EUR")
+    session.add(shop)
+    await session.flush()
+    email, phone = buyer.seal_contact(buyer.Contact(BUYER_EMAIL, "+4930123456"), people)
+    address = buyer.seal_address(BERLIN, people)
+    session.add(
+        Cart(
+            shop_id=shop.id,
+            currency="EUR",
+            sealed_email=email,
+            sealed_phone=phone,
+            shipping_address=address,
+        )
+    )
+    session.add(
+        Order(
+            shop_id=shop.id,
+            number=1001,
+            currency="EUR",
+            subtotal=1000,
+            shipping_amount=0,
+            total=1000,
+            payment_method=PaymentMethod.BANK_TRANSFER,
+            sealed_email=email,
+            sealed_phone=phone,
+            shipping_address=address,
+            shipping_method_code="standard",
+            shipping_method_name="Standard",
+        )
+    )
 
 
 async def _key_ids(db: Database) -> set[str]:
@@ -46,6 +87,10 @@ async def _key_ids(db: Database) -> set[str]:
         rows = await session.execute(text("SELECT email, phone FROM users"))
         clients = await session.execute(text("SELECT signing_secret FROM oauth_clients"))
         values = [v for row in rows for v in row if v] + [v for (v,) in clients]
+        for model in (Cart, Order):
+            for record in await session.scalars(select(model)):
+                address = record.shipping_address or {}
+                values += [record.sealed_email, record.sealed_phone, address.get("street1")]
     return {value.split(".")[1] for value in values}
 
 
@@ -68,8 +113,8 @@ async def test_rotation_rewrites_every_value_under_the_new_key(
         assert path.stat().st_mode & 0o777 == 0o600
 
         batches: list[int] = []
-        assert await reencrypt(db, new, batch_size=2, advance=batches.append) == 6
-        assert batches == [2, 2, 1, 1]
+        assert await reencrypt(db, new, batch_size=2, advance=batches.append) == 8
+        assert batches == [2, 2, 1, 1, 1, 1]  # users, the client, the cart, the order
         assert await _key_ids(db) == {new.active_kid}
 
         people = IndexedFieldCipher.of(new)
@@ -89,9 +134,14 @@ async def test_rotation_rewrites_every_value_under_the_new_key(
             assert sorted(p for p in phones if p) == ["+8613800000001", "+8613800000003"]
             client = await session.scalar(select(OAuthClient))
             assert client is not None and len(signing_secrets(client, new)) == 1
+            order = await session.scalar(select(Order))
+            assert order is not None
+            contact = buyer.open_contact(order.sealed_email, order.sealed_phone, people)
+            assert contact.email == BUYER_EMAIL
+            assert buyer.open_address(order.shipping_address, people) == BERLIN
 
         # Nothing left to do: a second run reads every row and writes none.
-        assert await reencrypt(db, new, batch_size=500) == 6
+        assert await reencrypt(db, new, batch_size=500) == 8
         assert await _key_ids(db) == {new.active_kid}
     finally:
         await db.dispose()

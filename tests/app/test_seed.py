@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from app.config import Settings
 from app.db import Database
 from app.goods.models import Category, InventoryLevel, Product, Variant, Warehouse
+from app.logistics.models import ShippingZone
 from app.main import create_app
 from app.migrate import sync_policy, upgrade
 from app.security.rbac import ROLES, CasbinRule
@@ -33,6 +34,7 @@ async def _counts(settings: Settings, url: str) -> dict[str, int]:
                 "products": await count(Product),
                 "categories": await count(Category),
                 "warehouses": await count(Warehouse),
+                "shipping_zones": await count(ShippingZone),
                 "stocked_levels": await session.scalar(
                     select(func.count())
                     .select_from(InventoryLevel)
@@ -63,6 +65,7 @@ async def test_seed_is_complete_and_idempotent(settings: Settings, empty_databas
 
     assert first["products"] >= 500 and first["categories"] >= 20
     assert first["warehouses"] == 2 and first["stocked_levels"] > 0
+    assert first["shipping_zones"] == 4
     assert (first["min_variants"], first["max_variants"]) == (1, 5)
     assert first["roles"] == len(ROLES)
     assert report is not None and again is not None
@@ -82,6 +85,32 @@ async def test_seed_is_complete_and_idempotent(settings: Settings, empty_databas
         body = listing.json()["data"]
         assert body["shop"] == {"handle": "demo"}
         assert len(body["products"]["nodes"]) == 3
+
+        # The demo store ships: a cart to Berlin is offered the home zone's methods.
+        variant = (
+            await http.post(
+                "/graphql",
+                json={"query": "{ products(first: 1) { nodes { variants { id } } } }"},
+            )
+        ).json()["data"]["products"]["nodes"][0]["variants"][0]["id"]
+        cart = (
+            await http.post(
+                "/graphql",
+                json={
+                    "query": "mutation($v: ID!) { cartCreate(lines: [{variantId: $v}]) { cart { id } } }",
+                    "variables": {"v": variant},
+                },
+            )
+        ).json()["data"]["cartCreate"]["cart"]["id"]
+        addressed = await http.post(
+            "/graphql",
+            json={
+                "query": 'mutation($c: ID!) { cartShippingAddressUpdate(cartId: $c, address: {name: "A", street1: "S 1", city: "Berlin", countryCode: "DE"}) { cart { availableShippingMethods { code } } } }',
+                "variables": {"c": cart},
+            },
+        )
+        methods = addressed.json()["data"]["cartShippingAddressUpdate"]["cart"]
+        assert [m["code"] for m in methods["availableShippingMethods"]] == ["standard", "express"]
 
         email, password, _ = next(c for c in report.credentials if c[0].startswith("business@"))
         login = await http.post(
