@@ -6,11 +6,12 @@ Everything dialect-specific about connecting lives here and nowhere else.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, TypeDecorator, event
+from sqlalchemy import BigInteger, DateTime, Enum, Integer, MetaData, TypeDecorator, event
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -31,6 +32,7 @@ __all__ = [
     "SessionFactory",
     "UtcDateTime",
     "create_engine",
+    "enum_column",
     "is_sqlite",
     "utcnow",
 ]
@@ -73,6 +75,12 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+
+def enum_column(kind: type[enum.Enum], length: int = 24) -> Enum:
+    """An enum stored as a checked string (by member name) on both databases: adding a member
+    never needs PostgreSQL's ALTER TYPE."""
+    return Enum(kind, native_enum=False, length=length, validate_strings=True)
 
 
 class Base(DeclarativeBase):

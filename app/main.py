@@ -219,6 +219,7 @@ def create_app(
                     await listener
             if app.state.redis is not None:
                 await app.state.redis.aclose()
+            await trade.providers.close()
             await db.dispose()
 
     return Starlette(

@@ -13,7 +13,7 @@ from strawberry.types import Info
 
 from app.pagination import fetch_page
 from app.security import audit
-from schema.errors import ApiErrorCode, api_error
+from schema.inputs import aware_filter_time
 from schema.node import encode_id
 from schema.pagination import Connection, connection, page_request
 from schema.permissions import requires
@@ -60,16 +60,6 @@ class AuditEvent:
         )
 
 
-def _aware(moment: datetime | None, name: str) -> datetime | None:
-    if moment is not None and moment.utcoffset() is None:
-        raise api_error(
-            ApiErrorCode.BAD_USER_INPUT,
-            f"filter.{name} needs a UTC offset, e.g. 2026-01-31T00:00:00Z.",
-            argument=name,
-        )
-    return moment
-
-
 @strawberry.input(description="Every field narrows the result; occurredTo is exclusive.")
 class AuditEventFilter:
     actor: str | None = None
@@ -88,8 +78,8 @@ class AuditEventFilter:
             domain=self.domain,
             target_type=self.target_type,
             target_id=str(self.target_id) if self.target_id is not None else None,
-            occurred_from=_aware(self.occurred_from, "occurredFrom"),
-            occurred_to=_aware(self.occurred_to, "occurredTo"),
+            occurred_from=aware_filter_time(self.occurred_from, "occurredFrom"),
+            occurred_to=aware_filter_time(self.occurred_to, "occurredTo"),
             outcome=self.outcome,
         )
 

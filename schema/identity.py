@@ -180,10 +180,11 @@ def _token_payload(
 
 async def _merge_cart(info: Info, cart_id: strawberry.ID, user_id: int) -> Cart | None:
     """Fold the anonymous cart the shopper built into theirs. A cart that is not theirs to
-    take (another shopper's, already an order, unknown) is left alone: the login still counts."""
-    shop = info.context.require_shop()
+    take (another shopper's, already an order, unknown, in no shop) is left alone: the login
+    still counts."""
+    shop = info.context.shop
     pk = info.context.services.cart_ids.decode(str(cart_id))
-    if pk is None:
+    if pk is None or shop is None:
         return None
     try:
         async with info.context.db.writer() as session, session.begin():

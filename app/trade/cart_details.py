@@ -11,7 +11,7 @@ from app.errors import DomainError
 from app.trade.buyer import Address, Contact, seal_address, seal_contact
 from app.trade.carts import ensure_open, latest_open_cart, lines_of, touch
 from app.trade.errors import TradeErrorCode
-from app.trade.models import MAX_QUANTITY, Cart, CartLine
+from app.trade.models import MAX_LINES_PER_CART, MAX_QUANTITY, Cart, CartLine
 from app.trade.shipping import ShippingOption, find_option
 
 __all__ = ["merge_into_owner", "select_shipping_method", "set_contact", "set_shipping_address"]
@@ -62,6 +62,8 @@ async def merge_into_owner(session: AsyncSession, source: Cart, user_id: int) ->
     With no open cart of their own, the anonymous cart simply becomes theirs. Otherwise its
     lines join their cart (quantities add up, capped at the line maximum), the details their
     cart lacks are taken over, and the anonymous cart is deleted, so its ID reaches nothing.
+    When together they would pass the line limit, nothing moves (TOO_MANY_LINES): a partial
+    merge would leave the shopper guessing which items went where.
     """
     ensure_open(source)
     if source.user_id == user_id:
@@ -73,7 +75,16 @@ async def merge_into_owner(session: AsyncSession, source: Cart, user_id: int) ->
         await session.flush()
         return source
     own = {line.variant_id: line for line in await lines_of(session, target)}
-    for line in await lines_of(session, source):
+    incoming = await lines_of(session, source)
+    joined = len(own.keys() | {line.variant_id for line in incoming})
+    if joined > MAX_LINES_PER_CART:
+        raise DomainError.one(
+            TradeErrorCode.TOO_MANY_LINES,
+            f"Together the carts would hold {joined} lines; a cart holds at most "
+            f"{MAX_LINES_PER_CART}. Both are left as they are.",
+            "cartId",
+        )
+    for line in incoming:
         mine = own.get(line.variant_id)
         if mine is None:
             await session.execute(

@@ -327,12 +327,26 @@ async def _place_once(services: TradeServices, request: CheckoutRequest) -> tupl
     )
 
 
+async def _ensure_replay_is_theirs(
+    services: TradeServices, request: CheckoutRequest, order_id: int
+) -> None:
+    """A replay shows the order only to whoever could have placed it: the holder of an
+    unowned cart, or the shopper who owns the cart or the order."""
+    async with services.db.reader() as session:
+        await load_cart(session, request.shop_id, request.cart_id, request.user_id)
+        owner = await session.scalar(select(Order.user_id).where(Order.id == order_id))
+    if owner is not None and owner != request.user_id:
+        raise DomainError.one(TradeErrorCode.NOT_FOUND, "No such cart.", "cartId")
+
+
 async def complete_checkout(services: TradeServices, request: CheckoutRequest) -> CheckoutResult:
     """Place the order (or find the one this key placed), then start its payment."""
     try:
         result, replayed = await _place_once(services, request)
     except (IdempotencyConflictError, IdempotencyKeyError) as error:
         raise _key_problem(error) from error
+    if replayed:
+        await _ensure_replay_is_theirs(services, request, result["order_id"])
     started = await start_payment(services, result["payment_id"])
     return CheckoutResult(
         order_id=result["order_id"],

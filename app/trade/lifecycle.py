@@ -66,14 +66,15 @@ async def mark_order_paid(
             "Card orders are marked paid by Stripe, not by hand.",
             "orderId",
         )
-    if order.status is not OrderStatus.OPEN and order.payment_status in (
-        PaymentStatus.UNPAID,
-        PaymentStatus.FAILED,
-    ):
+    if await mark_paid(session, order, actor=actor, manual=True) is not None:
+        return True
+    await session.refresh(order)
+    if order.payment_status in (PaymentStatus.UNPAID, PaymentStatus.FAILED):
+        # Not open any more (possibly cancelled a moment ago): it takes no payment now.
         raise DomainError.one(
             TradeErrorCode.ORDER_CLOSED, "This order is cancelled or expired.", "orderId"
         )
-    return await mark_paid(session, order, actor=actor, manual=True)
+    return False
 
 
 @dataclass(slots=True)
@@ -96,15 +97,29 @@ async def _pending_intents(session: AsyncSession, order_id: int) -> list[tuple[i
     return [(pk, provider, reference) for pk, provider, reference in rows]
 
 
+async def _close_unstarted_payments(session: AsyncSession, order_id: int) -> None:
+    """Payments no provider knows of (manual ones, or a card payment that never started) end
+    with the order; started ones are cancelled at the provider after the commit."""
+    await session.execute(
+        update(Payment)
+        .where(
+            Payment.order_id == order_id,
+            Payment.state == PaymentState.PENDING,
+            Payment.reference.is_(None),
+        )
+        .values(state=PaymentState.CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def finish_closing(services: TradeServices, closing: Closing) -> None:
     """Provider work that must not run inside the closing transaction."""
     for refund_id in closing.refund_ids:
         await send_refund(services, refund_id, first=True)
     for payment_id, provider_name, reference in closing.intents_to_cancel:
         provider = services.providers.named(provider_name)
-        if provider is None:
+        if provider is None or not await provider.cancel(reference):
             continue
-        await provider.cancel(reference)
         async with services.db.writer() as session, session.begin():
             await session.execute(
                 update(Payment)
@@ -176,6 +191,7 @@ async def cancel_order(
         )
         closing.refund_ids.append(refund.id)
     closing.intents_to_cancel = await _pending_intents(session, order.id)
+    await _close_unstarted_payments(session, order.id)
     return closing
 
 
@@ -228,6 +244,7 @@ async def expire_unpaid_orders(services: TradeServices, *, limit: int = EXPIRY_B
                 data={"released_units": units},
             )
             closing.intents_to_cancel += await _pending_intents(session, order_id)
+            await _close_unstarted_payments(session, order_id)
             expired += 1
     await finish_closing(services, closing)
     return expired

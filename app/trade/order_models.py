@@ -20,7 +20,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
-    Enum,
     ForeignKey,
     Index,
     String,
@@ -29,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, BigId, utcnow
+from app.db import Base, BigId, enum_column, utcnow
 
 __all__ = [
     "FulfillmentStatus",
@@ -72,10 +71,6 @@ class PaymentMethod(enum.StrEnum):
     CASH_ON_DELIVERY = "CASH_ON_DELIVERY"
 
 
-def _enum(kind: type[enum.Enum]) -> Enum:
-    return Enum(kind, native_enum=False, length=24, validate_strings=True)
-
-
 class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
@@ -107,14 +102,14 @@ class Order(Base):
     paid_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     refund_reserved: Mapped[int] = mapped_column(BigInteger, default=0)
     refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
-    status: Mapped[OrderStatus] = mapped_column(_enum(OrderStatus), default=OrderStatus.OPEN)
+    status: Mapped[OrderStatus] = mapped_column(enum_column(OrderStatus), default=OrderStatus.OPEN)
     payment_status: Mapped[PaymentStatus] = mapped_column(
-        _enum(PaymentStatus), default=PaymentStatus.UNPAID
+        enum_column(PaymentStatus), default=PaymentStatus.UNPAID
     )
     fulfillment_status: Mapped[FulfillmentStatus] = mapped_column(
-        _enum(FulfillmentStatus), default=FulfillmentStatus.UNFULFILLED
+        enum_column(FulfillmentStatus), default=FulfillmentStatus.UNFULFILLED
     )
-    payment_method: Mapped[PaymentMethod] = mapped_column(_enum(PaymentMethod))
+    payment_method: Mapped[PaymentMethod] = mapped_column(enum_column(PaymentMethod))
     sealed_email: Mapped[str | None] = mapped_column(Text)
     email_index: Mapped[str | None] = mapped_column(String(64), index=True)
     sealed_phone: Mapped[str | None] = mapped_column(Text)

@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 _NUMBER = re.compile(r"^#?(\d{1,18})$")
+MAX_ORDER_NUMBER = 2**31 - 1  # the column is a 32-bit integer
 
 
 def _parse_time(value: Any) -> datetime:
@@ -84,8 +85,10 @@ def orders_query(
     text = (spec.query or "").strip()
     if text:
         number = _NUMBER.match(text)
-        if number:
+        if number and int(number.group(1)) <= MAX_ORDER_NUMBER:
             query = query.where(Order.number == int(number.group(1)))
+        elif number:
+            query = query.where(Order.id.is_(None))  # beyond any number a shop can reach
         elif "@" in text:
             query = query.where(Order.email_index == email_index(cipher, text))
         else:

@@ -16,7 +16,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
-    Enum,
     ForeignKey,
     String,
     Text,
@@ -24,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, BigId, utcnow
+from app.db import Base, BigId, enum_column, utcnow
 
 __all__ = ["Payment", "PaymentState", "ProviderEvent", "Refund", "RefundState"]
 
@@ -42,10 +41,6 @@ class RefundState(enum.StrEnum):
     FAILED = "FAILED"
 
 
-def _enum(kind: type[enum.Enum]) -> Enum:
-    return Enum(kind, native_enum=False, length=24, validate_strings=True)
-
-
 class Payment(Base):
     __tablename__ = "payments"
     __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
@@ -53,7 +48,9 @@ class Payment(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     provider: Mapped[str] = mapped_column(String(20))
-    state: Mapped[PaymentState] = mapped_column(_enum(PaymentState), default=PaymentState.PENDING)
+    state: Mapped[PaymentState] = mapped_column(
+        enum_column(PaymentState), default=PaymentState.PENDING
+    )
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     reference: Mapped[str | None] = mapped_column(String(255), index=True)
@@ -74,7 +71,9 @@ class Refund(Base):
     reason: Mapped[str] = mapped_column(String(500), default="")
     # [{"line_id": 1, "quantity": 2}]: what the refund gives back, when given by lines.
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    state: Mapped[RefundState] = mapped_column(_enum(RefundState), default=RefundState.PENDING)
+    state: Mapped[RefundState] = mapped_column(
+        enum_column(RefundState), default=RefundState.PENDING
+    )
     reference: Mapped[str | None] = mapped_column(String(255))
     failure_message: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(default=0)

@@ -70,17 +70,29 @@ async def _payment_of(session: AsyncSession, outcome: ProviderOutcome) -> Paymen
     )
 
 
-async def mark_paid(session: AsyncSession, order: Order, *, actor: str, manual: bool) -> bool:
-    """UNPAID or FAILED to PAID for the full total; False when it already was (a no-op)."""
+async def mark_paid(
+    session: AsyncSession, order: Order, *, actor: str, manual: bool
+) -> OrderStatus | None:
+    """UNPAID or FAILED to PAID for the full total: the order's status as the update saw it,
+    or None when it was paid already (a no-op).
+
+    Staff may mark only an open order paid. A provider's money is recorded whatever the
+    status, and the status returned (read by the UPDATE itself, after any concurrent cancel or
+    expiry committed) tells the caller whether it must be given back.
+    """
+    conditions = [Order.id == order.id, Order.payment_status.in_(PAYABLE)]
+    if manual:
+        conditions.append(Order.status == OrderStatus.OPEN)
     paid = await session.execute(
         update(Order)
-        .where(Order.id == order.id, Order.payment_status.in_(PAYABLE))
+        .where(*conditions)
         .values(payment_status=PaymentStatus.PAID, paid_amount=Order.total)
-        .returning(Order.id)
+        .returning(Order.status)
         .execution_options(synchronize_session=False)
     )
-    if paid.first() is None:
-        return False
+    status = paid.scalar()
+    if status is None:
+        return None
     await session.execute(
         update(Payment)
         .where(Payment.order_id == order.id, Payment.state != PaymentState.CANCELLED)
@@ -89,7 +101,7 @@ async def mark_paid(session: AsyncSession, order: Order, *, actor: str, manual: 
     )
     kind = OrderEventKind.MARKED_PAID if manual else OrderEventKind.PAID
     await record_event(session, order.id, kind, actor=actor, data={"amount": order.total})
-    return True
+    return OrderStatus(status)
 
 
 async def _succeeded(
@@ -107,11 +119,11 @@ async def _succeeded(
             data={"amount": outcome.amount, "currency": outcome.currency},
         )
         return []
-    if payment.reference is None:
-        payment.reference = outcome.reference
-    if not await mark_paid(session, order, actor=outcome.provider, manual=False):
-        return []
-    if order.status in (OrderStatus.OPEN, OrderStatus.COMPLETED):
+    # The provider took the money: this payment succeeded, whatever we thought of it before.
+    payment.reference = payment.reference or outcome.reference
+    payment.state = PaymentState.SUCCEEDED
+    status = await mark_paid(session, order, actor=outcome.provider, manual=False)
+    if status is None or status in (OrderStatus.OPEN, OrderStatus.COMPLETED):
         return []
     # Paid after the order was cancelled or expired: give the money straight back.
     await session.refresh(order)

@@ -87,8 +87,13 @@ class PaymentProvider(Protocol):
         """Give money back; raises ``PaymentProviderError``."""
         ...
 
-    async def cancel(self, reference: str) -> None:
-        """Stop a payment that was started and is no longer wanted (best effort)."""
+    async def cancel(self, reference: str) -> bool:
+        """Stop a payment that was started and is no longer wanted; False when the provider
+        would not (it already succeeded, or could not be reached)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections at shutdown."""
         ...
 
 
@@ -110,7 +115,10 @@ class ManualProvider:
     async def refund(self, request: RefundRequest) -> ProviderRefund:
         return ProviderRefund(reference=f"manual-refund-{request.refund_id}")
 
-    async def cancel(self, reference: str) -> None:
+    async def cancel(self, reference: str) -> bool:
+        return True
+
+    async def close(self) -> None:
         return None
 
 
@@ -140,3 +148,7 @@ class PaymentProviders:
 
     def named(self, name: str) -> PaymentProvider | None:
         return next((p for p in self.by_method.values() if p.name == name), None)
+
+    async def close(self) -> None:
+        for provider in {id(p): p for p in self.by_method.values()}.values():
+            await provider.close()

@@ -17,7 +17,7 @@ from app.idempotency import (
     run_once,
 )
 from app.trade.errors import TradeErrorCode
-from app.trade.order_models import Order
+from app.trade.order_models import Order, PaymentStatus
 from app.trade.payment_models import Payment, PaymentState, Refund, RefundState
 from app.trade.payments import PaymentProviderError, RefundRequest
 from app.trade.refunds import (
@@ -54,6 +54,10 @@ async def _open(session: AsyncSession, services: TradeServices, command: RefundC
     )
     if order is None:
         raise DomainError.one(TradeErrorCode.NOT_FOUND, "No such order.", "orderId")
+    if order.payment_status is PaymentStatus.REFUNDED:
+        raise DomainError.one(
+            TradeErrorCode.REFUND_EXCEEDS_PAID, "This order is refunded in full.", "orderId"
+        )
     if order.payment_status not in REFUNDABLE:
         raise DomainError.one(
             TradeErrorCode.NOT_PAID, "Only a paid order can be refunded.", "orderId"

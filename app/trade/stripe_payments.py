@@ -80,8 +80,10 @@ class StripeProvider:
             {"payment_intent": request.payment_reference or "", "limit": 100}
         )
         for refund in listed.data:
-            if (refund.metadata or {}).get("agora_refund") == str(request.refund_id):
-                return refund.id
+            # SDK objects are not dicts; read them as plain data.
+            metadata = refund.to_dict().get("metadata") or {}
+            if metadata.get("agora_refund") == str(request.refund_id):
+                return str(refund.id)
         return None
 
     async def refund(self, request: RefundRequest) -> ProviderRefund:
@@ -102,9 +104,14 @@ class StripeProvider:
             raise _failure(error) from error
         return ProviderRefund(reference=refund.id)
 
-    async def cancel(self, reference: str) -> None:
+    async def cancel(self, reference: str) -> bool:
         try:
             await self.client.v1.payment_intents.cancel_async(reference)
         except stripe.StripeError as error:
-            # A succeeded intent cannot be cancelled; its webhook refunds the expired order.
+            # A succeeded intent cannot be cancelled; its webhook refunds the closed order.
             log.info("PaymentIntent %s not cancelled: %s", reference, error)
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self.client._requestor._client.close_async()  # type: ignore[union-attr]

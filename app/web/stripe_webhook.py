@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 import stripe
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -53,11 +54,15 @@ async def stripe_webhook(request: Request) -> Response:
     if not secret:
         return JSONResponse({"error": "Stripe webhooks are not configured."}, status_code=400)
     try:
-        event = stripe.Webhook.construct_event(
-            payload, signature, secret, tolerance=TOLERANCE_SECONDS
+        stripe.WebhookSignature.verify_header(
+            payload.decode("utf-8"), signature, secret, tolerance=TOLERANCE_SECONDS
         )
-    except (ValueError, stripe.SignatureVerificationError):
+        # Plain JSON from here: the SDK's event objects are not dicts.
+        event = orjson.loads(payload)
+    except (ValueError, UnicodeDecodeError, stripe.SignatureVerificationError):
         return JSONResponse({"error": "Bad signature or payload."}, status_code=400)
+    if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
+        return JSONResponse({"error": "Not a Stripe event."}, status_code=400)
     if event["type"] not in HANDLED:
         return JSONResponse({"received": True, "handled": False})
     trade = services.trade

@@ -24,7 +24,7 @@ from app.trade.payment_models import Refund as RefundRow
 from app.trade.refund_flow import RefundCommand, create_refund
 from app.trade.refunds import RefundLine
 from schema.auditing import Audit, change_recorder, row_state
-from schema.errors import ApiErrorCode, api_error
+from schema.inputs import aware_filter_time
 from schema.money import MoneyInput
 from schema.pagination import Connection, connection, page_request
 from schema.permissions import requires
@@ -41,16 +41,6 @@ from schema.transactions import pk_or_refuse, write
 __all__ = ["OrderFilter", "OrderMutation", "OrderQuery", "order_connection"]
 
 ORDER_STATE = row_state(OrderRow)
-
-
-def _aware(moment: datetime | None, name: str) -> datetime | None:
-    if moment is not None and moment.utcoffset() is None:
-        raise api_error(
-            ApiErrorCode.BAD_USER_INPUT,
-            f"filter.{name} needs a UTC offset, e.g. 2026-01-31T00:00:00Z.",
-            argument=name,
-        )
-    return moment
 
 
 @strawberry.input(description="Every field narrows the list; createdTo is exclusive.")
@@ -71,8 +61,8 @@ class OrderFilter:
             fulfillment_status=(
                 FulfillmentStatus(self.fulfillment_status) if self.fulfillment_status else None
             ),
-            created_from=_aware(self.created_from, "createdFrom"),
-            created_to=_aware(self.created_to, "createdTo"),
+            created_from=aware_filter_time(self.created_from, "createdFrom"),
+            created_to=aware_filter_time(self.created_to, "createdTo"),
             query=self.query,
         )
 
