@@ -15,8 +15,10 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from app.broadcast import Broadcast, LocalBroadcast, RedisBroadcast
 from app.config import Settings
 from app.db import Database
 from app.identity.passwords import PasswordHashing
@@ -30,6 +32,7 @@ from app.limits.buckets import (
 from app.limits.overrides import OverridingPolicy
 from app.limits.policy import StaticPolicy, standard_limits
 from app.limits.shedding import InFlight
+from app.logistics.carriers import carrier_by_code, webhook_secrets
 from app.logistics.rates import RateTableQuoter
 from app.logs import configure_logging
 from app.security.blind_index import IndexedFieldCipher
@@ -47,6 +50,7 @@ from app.signals import ChangeSignal
 from app.trade.payments import PaymentProviders
 from app.trade.services import TradeServices
 from app.trade.stripe_payments import StripeProvider, stripe_client
+from app.web.carrier_webhook import carrier_webhook
 from app.web.consent import ConsentPage
 from app.web.limits import RateLimits
 from app.web.middleware import Authentication, BodyLimit, RequestContext
@@ -93,6 +97,20 @@ def _client_signers(db: Database, cipher: FieldCipher) -> SignerLookup:
             suspended=client.status is ClientStatus.SUSPENDED,
             scopes=frozenset(client.scopes),
         )
+
+    return signer_of
+
+
+def _carrier_signers(db: Database, cipher: FieldCipher) -> SignerLookup:
+    """Carrier webhooks are signed with the carrier's webhook secret; key = carrier code."""
+    sealed = IndexedFieldCipher.of(cipher)
+
+    async def signer_of(key: str) -> Signer | None:
+        async with db.reader() as session:
+            carrier = await carrier_by_code(session, key)
+        if carrier is None:
+            return None
+        return Signer(secrets=webhook_secrets(carrier, sealed), suspended=not carrier.active)
 
     return signer_of
 
@@ -149,6 +167,8 @@ def create_app(
         graphql_ide="graphiql" if settings.is_dev else None,
         allow_queries_via_get=False,
         multipart_uploads_enabled=False,
+        # Subscriptions speak graphql-transport-ws only; the legacy graphql-ws is off.
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
     )
 
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
@@ -171,6 +191,12 @@ def create_app(
     signatures = SignatureVerifier(
         _client_signers(db, cipher), shared, clock=lambda: clock().timestamp()
     )
+    carrier_signatures = SignatureVerifier(
+        _carrier_signers(db, cipher), shared, clock=lambda: clock().timestamp()
+    )
+    broadcast: Broadcast = (
+        RedisBroadcast(redis, settings.redis_prefix) if redis is not None else LocalBroadcast()
+    )
     policy = OverridingPolicy(StaticPolicy(standard_limits(settings)), db.reader, clock)
     override_changes = ChangeSignal(
         policy.reload, redis, channel=f"{settings.redis_prefix}limits:overrides-changed"
@@ -179,6 +205,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.redis = redis
+        app.state.carrier_signatures = carrier_signatures
         authorizer = await Authorizer.load(db.engine)
         app.state.policy_changes = ChangeSignal(
             authorizer.reload, redis, channel=f"{settings.redis_prefix}rbac:policy-changed"
@@ -190,6 +217,8 @@ def create_app(
             asyncio.create_task(app.state.policy_changes.listen()),
             asyncio.create_task(override_changes.listen()),
         ]
+        if isinstance(broadcast, RedisBroadcast):
+            listeners.append(asyncio.create_task(broadcast.run()))
         if settings.jobs_interval_seconds > 0:
             listeners.append(
                 asyncio.create_task(run_jobs_forever(trade, settings.jobs_interval_seconds))
@@ -209,6 +238,7 @@ def create_app(
             override_changes=override_changes,
             trade=trade,
             cart_ids=CartIds(secret),
+            broadcast=broadcast,
         )
         try:
             yield
@@ -225,11 +255,13 @@ def create_app(
     return Starlette(
         routes=[
             Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
+            WebSocketRoute(GRAPHQL_PATH, graphql),
             Route("/.well-known/jwks.json", jwks),
             *oauth_routes(oauth, consent, settings.public_url),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
+            Route("/webhooks/carriers/{code}", carrier_webhook, methods=["POST"]),
         ],
         middleware=[
             Middleware(RequestContext),

@@ -34,9 +34,12 @@ from app.identity.service import create_user, user_by_email
 from app.security.blind_index import IndexedFieldCipher
 from app.security.encryption import load_or_create_keyring
 from app.security.rbac import assign_role, validate_assignment
-from app.seed_shipping import seed_shipping
+from app.seed_shipping import seed_carriers, seed_shipping
 
 __all__ = ["SeedReport", "ensure_user", "seed_demo"]
+
+# Carrier webhook secrets share the git-ignored credentials file, under this prefix.
+CARRIER_PREFIX = "carrier:"
 
 DEMO_HANDLE = "demo"
 DEMO_PARTNER = "partner:1"
@@ -94,6 +97,7 @@ class SeedReport:
     products: int
     categories: int
     credentials: list[tuple[str, str, str]] = field(default_factory=list)
+    carrier_secrets: dict[str, str] = field(default_factory=dict)
 
     def render(self) -> str:
         lines = [
@@ -104,6 +108,9 @@ class SeedReport:
         lines += [
             f"  {email:38} {password:24} {grant}" for email, password, grant in self.credentials
         ]
+        if self.carrier_secrets:
+            lines.append("Carrier webhook secrets (sign POST /webhooks/carriers/<code>):")
+            lines += [f"  {code:10} {secret}" for code, secret in self.carrier_secrets.items()]
         return "\n".join(lines)
 
 
@@ -278,6 +285,10 @@ async def seed_demo(
                 session.add(shop)
                 await session.flush()
                 await _catalog(session, shop, products, random.Random(42))
+            created = await seed_carriers(session, cipher)
+            passwords.update(
+                {f"{CARRIER_PREFIX}{code}": secret for code, secret in created.items()}
+            )
             await seed_shipping(session, shop)
             report = SeedReport(
                 shop_handle=shop.handle,
@@ -310,6 +321,11 @@ async def seed_demo(
                     name.replace("-", " ").title(),
                 )
                 report.credentials.append((email, password, f"{role} in {domain}"))
+            report.carrier_secrets = {
+                key.removeprefix(CARRIER_PREFIX): value
+                for key, value in passwords.items()
+                if key.startswith(CARRIER_PREFIX)
+            }
     finally:
         await db.dispose()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ import app.idempotency
 import app.identity.models
 import app.limits.overrides
 import app.logistics.models
+import app.logistics.shipment_models
 import app.security.audit
 import app.security.clients
 import app.security.oauth.models

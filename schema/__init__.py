@@ -22,11 +22,13 @@ from schema.goods.types import (
 )
 from schema.identity import IdentityMutation, IdentityQuery, Shop, User
 from schema.limits import LimitsMutation
-from schema.logistics import LogisticsMutation, LogisticsQuery
+from schema.logistics import LogisticsMutation, LogisticsQuery, LogisticsSubscription
+from schema.logistics.shipment_types import Shipment
 from schema.root import NodeQuery
 from schema.trade import TradeMutation, TradeQuery
+from schema.trade.order_types import Order
 
-__all__ = ["Mutation", "Query", "build_schema"]
+__all__ = ["Mutation", "Query", "Subscription", "build_schema"]
 
 
 @strawberry.type
@@ -39,7 +41,22 @@ class Mutation(IdentityMutation, GoodsMutation, TradeMutation, LimitsMutation, L
     """Everything that changes data. Each returns a payload with ``errors``."""
 
 
-NODE_TYPES = [Product, ProductVariant, Category, Warehouse, Shop, User, InventoryAdjustment]
+@strawberry.type
+class Subscription(LogisticsSubscription):
+    """Live updates, over graphql-transport-ws."""
+
+
+NODE_TYPES = [
+    Product,
+    ProductVariant,
+    Category,
+    Warehouse,
+    Shop,
+    User,
+    InventoryAdjustment,
+    Order,
+    Shipment,
+]
 
 
 class AgoraSchema(strawberry.Schema):
@@ -52,6 +69,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return AgoraSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=NODE_TYPES,
         extensions=build_extensions(settings or Settings()),
         config=StrawberryConfig(auto_camel_case=True),

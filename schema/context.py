@@ -15,6 +15,7 @@ from datetime import datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.broadcast import Broadcast
 from app.config import Settings
 from app.db import Database
 from app.identity.models import Shop
@@ -53,6 +54,7 @@ class Services:
     override_changes: ChangeSignal
     trade: TradeServices
     cart_ids: CartIds
+    broadcast: Broadcast
 
 
 @dataclass
@@ -64,6 +66,8 @@ class AgoraContext:
     principal: Principal | None
     shop: Shop | None
     shop_problem: str | None = None
+    # A websocket's connection_init payload (subscriptions authenticate there).
+    connection_params: dict[str, object] | None = None
     _assignments: asyncio.Future[list[RoleAssignment]] | None = field(default=None, repr=False)
     _loaders: Loaders | None = field(default=None, repr=False)
 

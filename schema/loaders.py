@@ -16,6 +16,8 @@ from app.db import SessionFactory
 from app.goods import queries
 from app.goods.models import Category, InventoryLevel, Product, ProductImage, Warehouse
 from app.goods.queries import StockedVariant
+from app.logistics import queries as logistics
+from app.logistics.shipment_models import Carrier, Shipment, ShipmentLine, TrackingEvent
 from app.trade import orders
 from app.trade.order_models import OrderEvent, OrderLine
 from app.trade.payment_models import Payment, Refund
@@ -90,4 +92,16 @@ class Loaders:
         )
         self.order_events: DataLoader[int, list[OrderEvent]] = _bulk(
             reader, orders.events_by_order, list
+        )
+        self.shipments: DataLoader[int, list[Shipment]] = _bulk(
+            reader, logistics.shipments_by_order, list
+        )
+        self.tracking_events: DataLoader[int, list[TrackingEvent]] = _bulk(
+            reader, logistics.events_by_shipment, list
+        )
+        self.shipment_lines: DataLoader[int, list[ShipmentLine]] = _bulk(
+            reader, logistics.lines_by_shipment, list
+        )
+        self.carrier: DataLoader[int, Carrier | None] = _bulk(
+            reader, logistics.carriers_by_id, lambda: None
         )

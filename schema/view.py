@@ -19,10 +19,13 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
+from strawberry.types.unset import UNSET, UnsetType
 
+from app.security.tokens import InvalidTokenError
 from schema.context import AgoraContext, Services
 from schema.errors import ApiErrorCode
 from schema.negotiation import ResponseFormat, negotiate
@@ -135,6 +138,27 @@ class AgoraGraphQL(GraphQL[AgoraContext, None]):
             shop=shop,
             shop_problem=problem,
         )
+
+    async def on_ws_connect(self, context: AgoraContext) -> UnsetType | dict[str, object] | None:
+        """Subscriptions authenticate in the init payload: ``authorization`` ("Bearer ...")
+        and ``shop`` (a handle), as a browser cannot set headers on a websocket. A token that
+        is present but invalid closes the connection (4403); none means anonymous."""
+        params = context.connection_params or {}
+        services = context.services
+        handle = params.get("shop")
+        if isinstance(handle, str):
+            context.shop, context.shop_problem = await services.shops.resolve(handle)
+        credential = params.get("authorization") or params.get("Authorization")
+        if credential:
+            scheme, _, token = str(credential).partition(" ")
+            try:
+                if scheme.lower() != "bearer" or not token.strip():
+                    raise InvalidTokenError("expected a Bearer token")
+                claims = await services.tokens.verify_active(token.strip())
+            except InvalidTokenError as error:
+                raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from error
+            context.principal = claims.principal()
+        return UNSET
 
     async def render_graphql_ide(self, request: Request) -> Response:
         response = await super().render_graphql_ide(request)

@@ -20,7 +20,7 @@ from app.errors import DomainError
 from app.goods.errors import GoodsErrorCode
 from app.goods.models import InventoryLevel, Variant
 
-__all__ = ["Allocation", "release_stock", "reserve_stock"]
+__all__ = ["Allocation", "release_stock", "reserve_at", "reserve_stock", "ship_reserved"]
 
 # A conditional UPDATE loses only to a concurrent reservation; a few fresh looks settle it.
 ATTEMPTS = 5
@@ -99,3 +99,42 @@ async def release_stock(session: AsyncSession, allocations: Sequence[Allocation]
             .values(reserved=InventoryLevel.reserved - allocation.quantity, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
+
+
+async def reserve_at(
+    session: AsyncSession, variant_id: int, warehouse_id: int, quantity: int
+) -> int | None:
+    """Reserve ``quantity`` in one given warehouse (one conditional UPDATE): its level's id,
+    or None when that warehouse has not that much free stock."""
+    taken = await session.execute(
+        update(InventoryLevel)
+        .where(
+            InventoryLevel.variant_id == variant_id,
+            InventoryLevel.warehouse_id == warehouse_id,
+            InventoryLevel.on_hand - InventoryLevel.reserved >= quantity,
+        )
+        .values(reserved=InventoryLevel.reserved + quantity, updated_at=utcnow())
+        .returning(InventoryLevel.id)
+        .execution_options(synchronize_session=False)
+    )
+    return taken.scalar()
+
+
+async def ship_reserved(session: AsyncSession, level_id: int, quantity: int) -> bool:
+    """Reserved units leave the warehouse: on hand and reserved both drop, in one UPDATE."""
+    shipped = await session.execute(
+        update(InventoryLevel)
+        .where(
+            InventoryLevel.id == level_id,
+            InventoryLevel.reserved >= quantity,
+            InventoryLevel.on_hand >= quantity,
+        )
+        .values(
+            on_hand=InventoryLevel.on_hand - quantity,
+            reserved=InventoryLevel.reserved - quantity,
+            updated_at=utcnow(),
+        )
+        .returning(InventoryLevel.id)
+        .execution_options(synchronize_session=False)
+    )
+    return shipped.first() is not None

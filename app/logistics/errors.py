@@ -1,4 +1,4 @@
-"""Logistics error codes: what ops can fix in a zone or rate they submitted."""
+"""Logistics error codes: what ops or the shop can fix in what they submitted."""
 
 from __future__ import annotations
 
@@ -16,3 +16,13 @@ class LogisticsErrorCode(enum.StrEnum):
     CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
     TOO_MANY_ZONES = "TOO_MANY_ZONES"
     TOO_MANY_RATES = "TOO_MANY_RATES"
+    UNKNOWN_CARRIER = "UNKNOWN_CARRIER"
+    DUPLICATE_TRACKING_NUMBER = "DUPLICATE_TRACKING_NUMBER"
+    ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
+    IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
+    # Refusals trade gives when asked to count units as shipped.
+    NOT_PAID = "NOT_PAID"
+    ORDER_CLOSED = "ORDER_CLOSED"
+    FULFILMENT_EXCEEDS_ORDER = "FULFILMENT_EXCEEDS_ORDER"
+    INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"
+    INVALID_QUANTITY = "INVALID_QUANTITY"

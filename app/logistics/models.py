@@ -71,4 +71,8 @@ class ShippingRate(Base):
     min_delivery_days: Mapped[int | None]
     max_delivery_days: Mapped[int | None]
     active: Mapped[bool] = mapped_column(default=True)
+    # A carrier-specific method ("DHL Express"); null for a method of the shop's own choosing.
+    carrier_id: Mapped[int | None] = mapped_column(
+        ForeignKey("carriers.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

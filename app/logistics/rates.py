@@ -32,6 +32,7 @@ from sqlalchemy import and_, or_, select
 
 from app.db import SessionFactory
 from app.logistics.models import RateBasis, ShippingRate, ShippingZone
+from app.logistics.shipment_models import Carrier
 from app.trade.shipping import QuoteRequest, ShippingOption
 
 __all__ = ["RateTableQuoter", "area_codes"]
@@ -81,6 +82,8 @@ class RateTableQuoter:
                 ShippingRate.free_over,
                 ShippingRate.min_delivery_days,
                 ShippingRate.max_delivery_days,
+                Carrier.code.label("carrier_code"),
+                Carrier.name.label("carrier_name"),
             )
             .outerjoin(
                 ShippingRate,
@@ -94,6 +97,7 @@ class RateTableQuoter:
                     ),
                 ),
             )
+            .outerjoin(Carrier, Carrier.id == ShippingRate.carrier_id)
             .where(ShippingZone.shop_id == request.shop_id)
         )
         async with self.reader() as session:
@@ -115,6 +119,8 @@ class RateTableQuoter:
                 currency=request.currency,
                 min_delivery_days=row.min_delivery_days,
                 max_delivery_days=row.max_delivery_days,
+                carrier_code=row.carrier_code,
+                carrier_name=row.carrier_name,
             )
             for row in rows
             if row.id == -chosen[1] and row.code is not None

@@ -20,6 +20,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet
 
 from app.security.keys import SigningKeys
+from app.security.principal import Principal
 from app.sharedstate import SharedState
 
 __all__ = [
@@ -47,6 +48,15 @@ class AccessTokenClaims:
     scope: str
     client_id: str | None = None
     shop_id: int | None = None
+
+    def principal(self) -> Principal:
+        """The caller these claims name, as every request path sees it."""
+        return Principal(
+            subject=self.subject,
+            token_id=self.token_id,
+            scope=frozenset(self.scope.split()),
+            shop_id=self.shop_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,8 @@ __all__ = ["release_order_stock"]
 
 
 async def release_order_stock(session: AsyncSession, order_id: int, now: datetime) -> int:
-    """Release every allocation not yet released or shipped; returns the units given back.
+    """Release what every allocation still holds (not shipped, not released before); returns
+    the units given back.
 
     Each allocation is marked released with a conditional UPDATE first, so two releases of the
     same order (a cancel racing the expiry job) can never give the same units back twice.
@@ -35,7 +36,8 @@ async def release_order_stock(session: AsyncSession, order_id: int, now: datetim
             .returning(OrderAllocation.id)
             .execution_options(synchronize_session=False)
         )
-        if claimed.first() is not None and row.level_id is not None:
-            released.append(Allocation(row.level_id, row.warehouse_id or 0, row.quantity))
+        unshipped = row.quantity - row.shipped_quantity
+        if claimed.first() is not None and row.level_id is not None and unshipped > 0:
+            released.append(Allocation(row.level_id, row.warehouse_id or 0, unshipped))
     await release_stock(session, released)
     return sum(a.quantity for a in released)

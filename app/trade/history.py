@@ -27,6 +27,8 @@ class OrderEventKind(enum.StrEnum):
     REFUND_REQUESTED = "REFUND_REQUESTED"
     REFUNDED = "REFUNDED"
     REFUND_FAILED = "REFUND_FAILED"
+    FULFILMENT_CHANGED = "FULFILMENT_CHANGED"
+    COMPLETED = "COMPLETED"
 
 
 async def record_event(

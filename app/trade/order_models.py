@@ -155,7 +155,12 @@ class OrderAllocation(Base):
     expires, shipped when it is fulfilled."""
 
     __tablename__ = "order_allocations"
-    __table_args__ = (CheckConstraint("quantity >= 1", name="quantity_positive"),)
+    __table_args__ = (
+        CheckConstraint("quantity >= 1", name="quantity_positive"),
+        CheckConstraint(
+            "shipped_quantity >= 0 AND shipped_quantity <= quantity", name="shipped_within"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     line_id: Mapped[int] = mapped_column(
@@ -169,6 +174,7 @@ class OrderAllocation(Base):
         ForeignKey("warehouses.id", ondelete="SET NULL")
     )
     quantity: Mapped[int]
+    shipped_quantity: Mapped[int] = mapped_column(default=0)
     released_at: Mapped[datetime | None]
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.trade.completion import complete_and_record
 from app.trade.history import OrderEventKind, record_event
 from app.trade.order_models import Order, OrderStatus, PaymentStatus
 from app.trade.payment_models import Payment, PaymentState, ProviderEvent
@@ -101,6 +102,7 @@ async def mark_paid(
     )
     kind = OrderEventKind.MARKED_PAID if manual else OrderEventKind.PAID
     await record_event(session, order.id, kind, actor=actor, data={"amount": order.total})
+    await complete_and_record(session, order.id)  # cash collected on delivery
     return OrderStatus(status)
 
 

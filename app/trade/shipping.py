@@ -40,6 +40,9 @@ class ShippingOption:
     currency: str
     min_delivery_days: int | None = None
     max_delivery_days: int | None = None
+    # Set for a carrier-specific method ("DHL Express"): who will carry the parcel.
+    carrier_code: str | None = None
+    carrier_name: str | None = None
 
 
 class ShippingQuoter(Protocol):

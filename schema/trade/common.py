@@ -110,21 +110,36 @@ class AddressInput:
 
 
 @strawberry.type
+class ShippingMethodCarrier:
+    code: str
+    name: str
+
+
+@strawberry.type
 class ShippingMethod:
     code: str
     name: str
     price: Money
     min_delivery_days: int | None
     max_delivery_days: int | None
+    carrier: ShippingMethodCarrier | None = strawberry.field(
+        description="For a carrier's own method: who will carry the parcel."
+    )
 
     @classmethod
     def of(cls, option: ShippingOption) -> ShippingMethod:
+        carrier = None
+        if option.carrier_code is not None:
+            carrier = ShippingMethodCarrier(
+                code=option.carrier_code, name=option.carrier_name or option.carrier_code
+            )
         return cls(
             code=option.code,
             name=option.name,
             price=Money.of(option.amount, option.currency),
             min_delivery_days=option.min_delivery_days,
             max_delivery_days=option.max_delivery_days,
+            carrier=carrier,
         )
 
 

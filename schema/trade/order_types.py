@@ -4,7 +4,7 @@ loaders, so a page of orders costs the same few statements whatever its size."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -18,6 +18,9 @@ from schema.money import Money
 from schema.node import Node, encode_id
 from schema.personal_data import personal_field
 from schema.trade.common import Address, OwnerCheck, PaymentMethodEnum
+
+if TYPE_CHECKING:
+    from schema.logistics.shipment_types import Shipment
 
 __all__ = ["Order", "OrderEvent", "OrderLine", "Payment", "Refund"]
 
@@ -242,6 +245,15 @@ class Order(Node):
     @strawberry.field
     async def refunds(self, info: Info) -> list[Refund]:
         return [Refund.of(row) for row in await info.context.loaders.order_refunds.load(self.pk)]
+
+    @strawberry.field(description="Its parcels, oldest first, each with its timeline.")
+    async def shipments(
+        self, info: Info
+    ) -> list[Annotated[Shipment, strawberry.lazy("schema.logistics.shipment_types")]]:
+        from schema.logistics.shipment_types import Shipment as ShipmentType
+
+        rows = await info.context.loaders.shipments.load(self.pk)
+        return [ShipmentType.of(row) for row in rows]
 
     @strawberry.field(description="What happened to the order, oldest first.")
     async def events(self, info: Info) -> list[OrderEvent]:

@@ -30,14 +30,15 @@ from schema.transactions import pk_or_refuse, write
 
 __all__ = [
     "LogisticsError",
-    "LogisticsMutation",
-    "LogisticsQuery",
+    "RatesMutation",
+    "RatesQuery",
     "ShippingRate",
     "ShippingRateCreateInput",
     "ShippingRateUpdateInput",
     "ShippingZone",
     "ShippingZoneInput",
     "ShippingZoneUpdateInput",
+    "logistics_errors",
 ]
 
 ShippingRateBasis = strawberry.enum(RateBasis, name="ShippingRateBasis")
@@ -61,7 +62,7 @@ class LogisticsError(UserError):
     code: LogisticsErrorCodeEnum  # type: ignore[valid-type]
 
 
-def _errors(error: DomainError | None) -> list[LogisticsError]:
+def logistics_errors(error: DomainError | None) -> list[LogisticsError]:
     return [] if error is None else user_errors(error, LogisticsError, LogisticsErrorCodeEnum)
 
 
@@ -83,6 +84,14 @@ class ShippingRate:
     active: bool
     min_delivery_days: int | None
     max_delivery_days: int | None
+    carrier_pk: strawberry.Private[int | None] = None
+
+    @strawberry.field(description="The carrier whose method this is, if it is one.")
+    async def carrier_code(self, info: Info) -> str | None:
+        if self.carrier_pk is None:
+            return None
+        row = await info.context.loaders.carrier.load(self.carrier_pk)
+        return row.code if row else None
 
     @classmethod
     def of(cls, row: ShippingRateRow) -> ShippingRate:
@@ -98,6 +107,7 @@ class ShippingRate:
             active=row.active,
             min_delivery_days=row.min_delivery_days,
             max_delivery_days=row.max_delivery_days,
+            carrier_pk=row.carrier_id,
         )
 
 
@@ -267,7 +277,7 @@ def _rate_audit(before: strawberry.ID | None = None) -> Audit[ShippingRate]:
 
 
 @strawberry.type
-class LogisticsQuery:
+class RatesQuery:
     @strawberry.field(
         extensions=READ_RATES,
         description="Ops: the shop's shipping zones with their rates, oldest zone first.",
@@ -280,7 +290,7 @@ class LogisticsQuery:
 
 
 @strawberry.type
-class LogisticsMutation:
+class RatesMutation:
     @strawberry.mutation(extensions=WRITE_RATES, description="Ops: a new zone, without rates.")
     async def shipping_zone_create(
         self, info: Info, input: ShippingZoneInput
@@ -293,7 +303,7 @@ class LogisticsMutation:
             return ShippingZone.of(zones.ZoneTable(row, []))
 
         zone, error = await write(info, work, _zone_audit())
-        return ShippingZonePayload(shipping_zone=zone, errors=_errors(error))
+        return ShippingZonePayload(shipping_zone=zone, errors=logistics_errors(error))
 
     @strawberry.mutation(extensions=WRITE_RATES, description="Ops: rename a zone or relist areas.")
     async def shipping_zone_update(
@@ -307,7 +317,7 @@ class LogisticsMutation:
             return ShippingZone.of(table)
 
         zone, error = await write(info, work, _zone_audit(before=id))
-        return ShippingZonePayload(shipping_zone=zone, errors=_errors(error))
+        return ShippingZonePayload(shipping_zone=zone, errors=logistics_errors(error))
 
     @strawberry.mutation(extensions=WRITE_RATES, description="Ops: delete a zone and its rates.")
     async def shipping_zone_delete(
@@ -320,7 +330,7 @@ class LogisticsMutation:
 
         zone, error = await write(info, work, _zone_audit(before=id))
         return ShippingZoneDeletePayload(
-            deleted_id=zone.id if zone else None, shipping_zone=zone, errors=_errors(error)
+            deleted_id=zone.id if zone else None, shipping_zone=zone, errors=logistics_errors(error)
         )
 
     @strawberry.mutation(extensions=WRITE_RATES, description="Ops: a new rate in a zone.")
@@ -334,7 +344,7 @@ class LogisticsMutation:
             return ShippingRate.of(await zones.create_rate(session, shop, zone, input.to_draft()))
 
         rate, error = await write(info, work, _rate_audit())
-        return ShippingRatePayload(shipping_rate=rate, errors=_errors(error))
+        return ShippingRatePayload(shipping_rate=rate, errors=logistics_errors(error))
 
     @strawberry.mutation(extensions=WRITE_RATES, description="Ops: change a rate.")
     async def shipping_rate_update(
@@ -347,7 +357,7 @@ class LogisticsMutation:
             return ShippingRate.of(row)
 
         rate, error = await write(info, work, _rate_audit(before=id))
-        return ShippingRatePayload(shipping_rate=rate, errors=_errors(error))
+        return ShippingRatePayload(shipping_rate=rate, errors=logistics_errors(error))
 
     @strawberry.mutation(extensions=WRITE_RATES, description="Ops: delete a rate.")
     async def shipping_rate_delete(
@@ -360,5 +370,5 @@ class LogisticsMutation:
 
         rate, error = await write(info, work, _rate_audit(before=id))
         return ShippingRateDeletePayload(
-            deleted_id=rate.id if rate else None, shipping_rate=rate, errors=_errors(error)
+            deleted_id=rate.id if rate else None, shipping_rate=rate, errors=logistics_errors(error)
         )
