@@ -280,6 +280,7 @@ def create_app(
                 buckets=buckets,
                 policy=policy,
                 in_flight=InFlight(settings.max_in_flight),
+                clock=clock,
             ),
         ],
         lifespan=lifespan,

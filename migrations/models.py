@@ -16,6 +16,10 @@ import app.security.rbac
 import app.trade.models
 import app.trade.order_models
 import app.trade.payment_models
+import marketplace.app_models
+import marketplace.billing_models
+import marketplace.listing_models
+import marketplace.models
 from app.db import Base
 
 __all__ = ["metadata"]

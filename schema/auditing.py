@@ -20,7 +20,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from strawberry.types import Info
 
 from app.security.audit import ANONYMOUS, AuditRecord, Outcome, jsonable, record
-from app.security.rbac import PLATFORM, shop_domain
+from app.security.rbac import PLATFORM, partner_domain, shop_domain
 from schema.node import encode_id, parse_id
 
 __all__ = [
@@ -58,7 +58,7 @@ class Audit(Generic[T]):
     state: Snapshotter | None = None
     target: Callable[[T], int] = _key_of_global_id
     before: Callable[[], int] | None = None
-    domain: Literal["shop", "platform"] = "shop"
+    domain: Literal["shop", "platform", "partner"] = "shop"
     action: str | None = None
 
     async def state_before(self, session: AsyncSession) -> Any:
@@ -93,7 +93,9 @@ def child_rows_state(
     return read
 
 
-def _domain(info: Info, kind: Literal["shop", "platform"]) -> str:
+def _domain(info: Info, kind: Literal["shop", "platform", "partner"]) -> str:
+    if kind == "partner":  # found by the field's permission check
+        return partner_domain(info.context.partner_id or 0)
     return PLATFORM if kind == "platform" else shop_domain(info.context.require_shop().id)
 
 

@@ -35,7 +35,9 @@ from schema.pagination import CursorCodec
 from schema.shops import ShopDirectory
 from schema.trade.ids import CartIds
 
-__all__ = ["AgoraContext", "Services"]
+__all__ = ["OTHER_SHOP_PROBLEM", "AgoraContext", "Services"]
+
+OTHER_SHOP_PROBLEM = "This token is for another shop."
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,8 @@ class AgoraContext:
     principal: Principal | None
     shop: Shop | None
     shop_problem: str | None = None
+    # The partner a partner-domain field acts for, as its permission check found it.
+    partner_id: int | None = None
     # A websocket's connection_init payload (subscriptions authenticate there).
     connection_params: dict[str, object] | None = None
     _assignments: asyncio.Future[list[RoleAssignment]] | None = field(default=None, repr=False)
@@ -79,6 +83,8 @@ class AgoraContext:
         """The request's shop, or a SHOP_REQUIRED / NOT_FOUND error the client can act on."""
         if self.shop is None:
             code = ApiErrorCode.NOT_FOUND if self.shop_problem else ApiErrorCode.SHOP_REQUIRED
+            if self.shop_problem == OTHER_SHOP_PROBLEM:
+                code = ApiErrorCode.FORBIDDEN
             raise api_error(
                 code, self.shop_problem or "Name the shop with the X-Agora-Shop header."
             )

@@ -31,6 +31,19 @@ class ShopDirectory:
         self._clock = clock
         self._known: dict[str, tuple[float, Shop]] = {}
 
+    async def by_id(self, shop_id: int) -> Shop | None:
+        """A shop by key (a shop-scoped token's own shop), through the same cache."""
+        key = f"#{shop_id}"
+        cached = self._known.get(key)
+        now = self._clock()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        async with self._reader() as session:
+            shop = await session.get(Shop, shop_id)
+        if shop is not None:
+            self._known[key] = (now + self._ttl, shop)
+        return shop
+
     async def resolve(self, handle: str | None) -> tuple[Shop | None, str | None]:
         """The shop, or None with a problem to report (an unknown handle)."""
         key = handle or _DEFAULT

@@ -64,7 +64,7 @@ class QueryCost(SchemaExtension):
         maximum = context.services.settings.max_query_cost
         limits = _limits(context)
         buckets = context.services.buckets
-        key = f"cost:{_subject(context)}"
+        key = f"cost:{limits.tier}:{_subject(context)}"
         if requested > maximum:
             peek = await buckets.take(key, 0, rate=limits.cost_restore, burst=limits.cost_max)
             self.report = self._report(requested, 0, peek)
@@ -128,7 +128,10 @@ class QueryCost(SchemaExtension):
                 return {}
             limits = _limits(context)
             peek = await context.services.buckets.take(
-                f"cost:{_subject(context)}", 0, rate=limits.cost_restore, burst=limits.cost_max
+                f"cost:{limits.tier}:{_subject(context)}",
+                0,
+                rate=limits.cost_restore,
+                burst=limits.cost_max,
             )
             self.report = self._report(0, 0, peek)
         return {"cost": self.report}

@@ -25,13 +25,14 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UNSET, UnsetType
 
+from app.identity.models import Shop
 from app.security.tokens import InvalidTokenError
-from schema.context import AgoraContext, Services
+from schema.context import OTHER_SHOP_PROBLEM, AgoraContext, Services
 from schema.errors import ApiErrorCode
 from schema.negotiation import ResponseFormat, negotiate
 from schema.xml import to_xml
 
-__all__ = ["EXAMPLE_QUERY", "AgoraGraphQL"]
+__all__ = ["EXAMPLE_QUERY", "AgoraGraphQL", "scoped_shop"]
 
 SHOP_HEADER = "x-agora-shop"
 
@@ -128,13 +129,16 @@ class AgoraGraphQL(GraphQL[AgoraContext, None]):
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> AgoraContext:
         services: Services = request.app.state.services
-        shop, problem = await services.shops.resolve(request.headers.get(SHOP_HEADER))
+        principal = request.scope.get("state", {}).get("principal")
+        shop, problem = await scoped_shop(
+            services, request.headers.get(SHOP_HEADER), principal.shop_id if principal else None
+        )
         return AgoraContext(
             services=services,
             request=request,  # type: ignore[arg-type]
             response=response if isinstance(response, Response) else None,
             request_id=request.scope.get("state", {}).get("request_id", ""),
-            principal=request.scope.get("state", {}).get("principal"),
+            principal=principal,
             shop=shop,
             shop_problem=problem,
         )
@@ -146,8 +150,6 @@ class AgoraGraphQL(GraphQL[AgoraContext, None]):
         params = context.connection_params or {}
         services = context.services
         handle = params.get("shop")
-        if isinstance(handle, str):
-            context.shop, context.shop_problem = await services.shops.resolve(handle)
         credential = params.get("authorization") or params.get("Authorization")
         if credential:
             scheme, _, token = str(credential).partition(" ")
@@ -158,6 +160,12 @@ class AgoraGraphQL(GraphQL[AgoraContext, None]):
             except InvalidTokenError as error:
                 raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from error
             context.principal = claims.principal()
+        if isinstance(handle, str) or context.principal is not None:
+            context.shop, context.shop_problem = await scoped_shop(
+                services,
+                handle if isinstance(handle, str) else None,
+                context.principal.shop_id if context.principal else None,
+            )
         return UNSET
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -173,6 +181,19 @@ class AgoraGraphQL(GraphQL[AgoraContext, None]):
             )
         )
         return Response(body, status_code=response.status_code, media_type="text/html")
+
+
+async def scoped_shop(
+    services: Services, handle: str | None, token_shop: int | None
+) -> tuple[Shop | None, str | None]:
+    """The request's shop. A token issued for one shop (an install or sandbox token) reaches
+    that shop only: without a header it is used, and a header naming another is refused."""
+    if token_shop is None:
+        return await services.shops.resolve(handle)
+    own = await services.shops.by_id(token_shop)
+    if own is None or (handle and handle != own.handle):
+        return None, OTHER_SHOP_PROBLEM
+    return own, None
 
 
 def _js(text: str) -> bytes:

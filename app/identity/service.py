@@ -144,6 +144,11 @@ async def shop_by_handle(session: AsyncSession, handle: str) -> Shop | None:
 
 
 async def default_shop(session: AsyncSession) -> Shop | None:
-    """The only shop, when there is exactly one; storefronts may then omit the shop header."""
-    shops = (await session.scalars(select(Shop).order_by(Shop.id).limit(2))).all()
+    """The only shop, when there is exactly one (apps' sandbox shops aside); storefronts may
+    then omit the shop header."""
+    shops = (
+        await session.scalars(
+            select(Shop).where(Shop.sandbox.is_(False)).order_by(Shop.id).limit(2)
+        )
+    ).all()
     return shops[0] if len(shops) == 1 else None

@@ -1,7 +1,8 @@
 """What each principal may spend: request rate, query-cost budget, concurrency and priority.
 
-Limits asks a ``PolicyLookup`` port; until partner tiers exist, settings give everyone the
-standard tier's numbers. The marketplace will implement the port from its tier policy table.
+Limits asks a ``PolicyLookup`` port. The marketplace implements it for apps from its tier
+policy table (``marketplace.quotas``); everyone else (users, anonymous callers) gets the
+standard numbers from settings.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ class ClientLimits:
     cost_restore: float
     concurrency: int
     priority: Priority = Priority.STANDARD
+    # Buckets are kept per tier, so a promotion starts the caller on the new tier's full burst
+    # at once instead of waiting for the old, smaller bucket to refill.
+    tier: str = "default"
+    # Calls a UTC day; None: unlimited.
+    daily_calls: int | None = None
+    # A suspended partner's app: every call is refused.
+    suspended: bool = False
 
 
 def standard_limits(settings: Settings) -> ClientLimits:

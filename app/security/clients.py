@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import JSON, Enum, String, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +27,7 @@ __all__ = [
     "OAuthClient",
     "client_by_id",
     "register_client",
+    "rotate_client_secret",
     "rotate_signing_secret",
     "signing_secrets",
     "verify_client_secret",
@@ -47,6 +48,9 @@ class OAuthClient(Base):
     client_id: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     secret_hash: Mapped[str] = mapped_column(String(64))
+    # After a rotation the previous client secret keeps working until this moment.
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_expires_at: Mapped[datetime | None]
     signing_secret: Mapped[str] = mapped_column(String(255))
     previous_signing_secret: Mapped[str | None] = mapped_column(String(255))
     redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -104,8 +108,31 @@ async def client_by_id(session: AsyncSession, client_id: str) -> OAuthClient | N
     return await session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
 
 
-def verify_client_secret(client: OAuthClient, secret: str) -> bool:
-    return hmac.compare_digest(client.secret_hash, _hash(secret))
+def verify_client_secret(client: OAuthClient, secret: str, now: datetime | None = None) -> bool:
+    """The current secret, or the previous one while its grace period after a rotation lasts."""
+    given = _hash(secret)
+    if hmac.compare_digest(client.secret_hash, given):
+        return True
+    previous, until = client.previous_secret_hash, client.previous_secret_expires_at
+    return (
+        previous is not None
+        and until is not None
+        and now is not None
+        and now < until
+        and hmac.compare_digest(previous, given)
+    )
+
+
+async def rotate_client_secret(
+    session: AsyncSession, client: OAuthClient, *, grace: timedelta, now: datetime
+) -> str:
+    """A new client secret, shown once; the old one works for ``grace`` more."""
+    fresh = secrets.token_urlsafe(32)
+    client.previous_secret_hash = client.secret_hash
+    client.previous_secret_expires_at = now + grace
+    client.secret_hash = _hash(fresh)
+    await session.flush()
+    return fresh
 
 
 def signing_secrets(client: OAuthClient, cipher: FieldCipher) -> list[bytes]:

@@ -16,7 +16,7 @@ from importlib import resources
 import casbin
 from casbin.util import key_match
 from casbin_async_sqlalchemy_adapter.adapter import Adapter, Filter, create_casbin_rule_model
-from sqlalchemy import Index, and_, select
+from sqlalchemy import Index, and_, delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db import Base
@@ -32,8 +32,10 @@ __all__ = [
     "RoleAssignment",
     "assign_role",
     "baseline_rules",
+    "members_of",
     "new_enforcer",
     "partner_domain",
+    "revoke_role",
     "roles_of",
     "shop_domain",
     "sync_baseline_policy",
@@ -128,6 +130,32 @@ async def assign_role(session: AsyncSession, subject: str, role: str, domain: st
         return False
     session.add(CasbinRule(ptype="g", v0=subject, v1=role, v2=domain))
     return True
+
+
+async def revoke_role(session: AsyncSession, subject: str, role: str, domain: str) -> bool:
+    """Take ``role`` in ``domain`` away inside the caller's transaction. False if not held."""
+    removed = await session.execute(
+        delete(CasbinRule)
+        .where(
+            CasbinRule.ptype == "g",
+            CasbinRule.v0 == subject,
+            CasbinRule.v1 == role,
+            CasbinRule.v2 == domain,
+        )
+        .returning(CasbinRule.id)
+        .execution_options(synchronize_session=False)
+    )
+    return removed.first() is not None
+
+
+async def members_of(session: AsyncSession, domain: str) -> list[tuple[str, str]]:
+    """Everyone holding a role in ``domain``: (subject, role)."""
+    rows = await session.execute(
+        select(CasbinRule.v0, CasbinRule.v1).where(
+            CasbinRule.ptype == "g", CasbinRule.v2 == domain, CasbinRule.v0.like("user:%")
+        )
+    )
+    return [(subject, role) for subject, role in rows]
 
 
 async def roles_of(session: AsyncSession, subject: str) -> list[RoleAssignment]:

@@ -8,15 +8,17 @@ client IP for anonymous callers. A throttled request gets 429 with ``Retry-After
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.limits.buckets import BucketStore, Decision
-from app.limits.policy import PolicyLookup
+from app.limits.policy import ClientLimits, PolicyLookup
 from app.limits.shedding import InFlight, Refusal
 from app.web.responses import send_error
 
-__all__ = ["RateLimits", "subject_of"]
+__all__ = ["RateLimits", "daily_key", "subject_of"]
 
 LIMITED_PREFIXES = ("/graphql", "/oauth/")
 
@@ -37,14 +39,53 @@ def _headers(decision: Decision) -> dict[str, str]:
     }
 
 
+def _seconds_to_midnight(now: datetime) -> int:
+    tomorrow = datetime.combine(now.date() + timedelta(days=1), time(), tzinfo=UTC)
+    return max(1, math.ceil((tomorrow - now).total_seconds()))
+
+
+def daily_key(subject: str, now: datetime) -> str:
+    """The day's call counter: a new key each UTC day, so the quota rolls over at midnight."""
+    return f"daily:{subject}:{now.astimezone(UTC).date().isoformat()}"
+
+
 class RateLimits:
     def __init__(
-        self, app: ASGIApp, *, buckets: BucketStore, policy: PolicyLookup, in_flight: InFlight
+        self,
+        app: ASGIApp,
+        *,
+        buckets: BucketStore,
+        policy: PolicyLookup,
+        in_flight: InFlight,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.app = app
         self.buckets = buckets
         self.policy = policy
         self.in_flight = in_flight
+        self.clock = clock
+
+    async def _refused_by_quota(self, subject: str, limits: ClientLimits, send: Send) -> bool:
+        """Suspension and the daily quota, checked before the per-second bucket."""
+        if limits.suspended:
+            await send_error(send, 403, "PARTNER_SUSPENDED", "This app's partner is suspended.")
+            return True
+        if limits.daily_calls is None:
+            return False
+        now = self.clock()
+        counted = await self.buckets.take(
+            daily_key(subject, now), 1, rate=0, burst=limits.daily_calls
+        )
+        if counted.allowed:
+            return False
+        await send_error(
+            send,
+            429,
+            "DAILY_QUOTA_EXCEEDED",
+            f"The daily quota of {limits.daily_calls:,} calls is used up until midnight UTC.",
+            {"retry-after": str(_seconds_to_midnight(now))},
+        )
+        return True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(LIMITED_PREFIXES):
@@ -53,6 +94,8 @@ class RateLimits:
         subject = subject_of(scope)
         limits = await self.policy.limits_for(subject)
         scope.setdefault("state", {})["limits"] = limits
+        if await self._refused_by_quota(subject, limits, send):
+            return
         try:
             self.in_flight.enter(subject, limits.priority, limits.concurrency)
         except Refusal as refusal:
@@ -69,7 +112,7 @@ class RateLimits:
             return
         try:
             decision = await self.buckets.take(
-                f"rate:{subject}", 1, rate=limits.rate, burst=limits.burst
+                f"rate:{limits.tier}:{subject}", 1, rate=limits.rate, burst=limits.burst
             )
             headers = _headers(decision)
             if not decision.allowed:

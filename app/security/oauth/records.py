@@ -8,6 +8,7 @@ synchronous part touches no database and can run in a worker thread.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin, TokenMixin
 
@@ -36,6 +37,8 @@ class Installation:
 @dataclass(frozen=True)
 class ClientRecord(ClientMixin):
     row: OAuthClient
+    # The request's time: a previous secret is accepted only within its grace period.
+    now: datetime | None = None
 
     @property
     def client_id(self) -> str:
@@ -69,7 +72,7 @@ class ClientRecord(ClientMixin):
         return redirect_uri in self.row.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return verify_client_secret(self.row, client_secret)
+        return verify_client_secret(self.row, client_secret, self.now)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         return method in AUTH_METHODS

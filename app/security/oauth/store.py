@@ -41,7 +41,7 @@ async def load_snapshot(
     if client_id:
         row = await client_by_id(session, client_id)
         if row is not None:
-            snapshot.clients[client_id] = ClientRecord(row)
+            snapshot.clients[client_id] = ClientRecord(row, now)
     if code := call.form_value("code"):
         await _load_code(session, snapshot, code)
     for name in ("refresh_token", "token"):
