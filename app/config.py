@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     order_payment_timeout_seconds: int = Field(default=1800, ge=60)
     jobs_interval_seconds: float = Field(default=30.0, ge=0)
 
+    app_secret_grace_seconds: int = Field(default=86_400, ge=0, le=30 * 86_400)
+
     max_query_tokens: int = Field(default=2000, ge=100)
     max_query_depth: int = Field(default=10, ge=2)
     max_query_aliases: int = Field(default=30, ge=1)

@@ -45,6 +45,7 @@ from app.security.oauth.service import OAuthService
 from app.security.rbac import Authorizer
 from app.security.signing import SignatureVerifier, Signer, SignerLookup
 from app.security.tokens import TokenDenylist, TokenService
+from app.seed import seed_sandbox
 from app.sharedstate import MemoryState, RedisState, SharedState
 from app.signals import ChangeSignal
 from app.trade.payments import PaymentProviders
@@ -57,6 +58,9 @@ from app.web.middleware import Authentication, BodyLimit, RequestContext
 from app.web.oauth import oauth_routes
 from app.web.routes import healthz, jwks, readyz
 from app.web.stripe_webhook import stripe_webhook
+from marketplace.collection import CollectedOutsideAgora
+from marketplace.quotas import TierQuotas
+from marketplace.services import MarketplaceServices
 from schema import build_schema
 from schema.context import Services
 from schema.pagination import CursorCodec
@@ -197,7 +201,23 @@ def create_app(
     broadcast: Broadcast = (
         RedisBroadcast(redis, settings.redis_prefix) if redis is not None else LocalBroadcast()
     )
-    policy = OverridingPolicy(StaticPolicy(standard_limits(settings)), db.reader, clock)
+    quotas = TierQuotas(db.reader, StaticPolicy(standard_limits(settings)))
+    tier_changes = ChangeSignal(
+        quotas.invalidate, redis, channel=f"{settings.redis_prefix}marketplace:tiers-changed"
+    )
+    marketplace = MarketplaceServices(
+        db=db,
+        field_cipher=cipher,
+        cipher=trade.cipher,
+        tokens=tokens,
+        clock=clock,
+        seed_sandbox=seed_sandbox,
+        collector=CollectedOutsideAgora(),
+        announce_tier_change=tier_changes.announce,
+        public_url=settings.public_url,
+        credential_grace=timedelta(seconds=settings.app_secret_grace_seconds),
+    )
+    policy = OverridingPolicy(quotas, db.reader, clock)
     override_changes = ChangeSignal(
         policy.reload, redis, channel=f"{settings.redis_prefix}limits:overrides-changed"
     )
@@ -216,6 +236,7 @@ def create_app(
         listeners = [
             asyncio.create_task(app.state.policy_changes.listen()),
             asyncio.create_task(override_changes.listen()),
+            asyncio.create_task(tier_changes.listen()),
         ]
         if isinstance(broadcast, RedisBroadcast):
             listeners.append(asyncio.create_task(broadcast.run()))
@@ -239,6 +260,7 @@ def create_app(
             trade=trade,
             cart_ids=CartIds(secret),
             broadcast=broadcast,
+            marketplace=marketplace,
         )
         try:
             yield

@@ -36,7 +36,7 @@ from app.security.encryption import load_or_create_keyring
 from app.security.rbac import assign_role, validate_assignment
 from app.seed_shipping import seed_carriers, seed_shipping
 
-__all__ = ["SeedReport", "ensure_user", "seed_demo"]
+__all__ = ["SeedReport", "ensure_user", "seed_demo", "seed_sandbox"]
 
 # Carrier webhook secrets share the git-ignored credentials file, under this prefix.
 CARRIER_PREFIX = "carrier:"
@@ -263,6 +263,14 @@ async def _catalog(session: AsyncSession, shop: Shop, count: int, rng: random.Ra
     )
     await refresh_price_ranges(session, Product.shop_id == shop.id)
     return len(leaves) + len(DEPARTMENTS)
+
+
+SANDBOX_PRODUCTS = 12
+
+
+async def seed_sandbox(session: AsyncSession, shop: Shop) -> None:
+    """An app's sandbox shop: the demo catalog in small, so a partner has data to call."""
+    await _catalog(session, shop, SANDBOX_PRODUCTS, random.Random(shop.id))
 
 
 async def seed_demo(

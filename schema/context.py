@@ -29,6 +29,7 @@ from app.security.tokens import TokenService
 from app.sharedstate import SharedState
 from app.signals import ChangeSignal
 from app.trade.services import TradeServices
+from marketplace.services import MarketplaceServices
 from schema.errors import ApiErrorCode, api_error
 from schema.loaders import Loaders
 from schema.pagination import CursorCodec
@@ -57,6 +58,7 @@ class Services:
     trade: TradeServices
     cart_ids: CartIds
     broadcast: Broadcast
+    marketplace: MarketplaceServices
 
 
 @dataclass

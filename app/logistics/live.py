@@ -6,6 +6,7 @@ never sees an event that was rolled back.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,6 +16,8 @@ from app.broadcast import Broadcast
 from app.logistics.shipment_models import Shipment, TrackingEvent
 
 __all__ = ["order_topic", "publish_events", "read_message"]
+
+log = logging.getLogger("agora.logistics.live")
 
 
 def order_topic(order_id: int) -> str:
@@ -44,5 +47,12 @@ def read_message(raw: bytes) -> dict[str, Any]:
 async def publish_events(
     broadcast: Broadcast, items: Iterable[tuple[Shipment, TrackingEvent]]
 ) -> None:
+    """Best effort, after the commit: the events are recorded whatever happens here, and a
+    failed push must not make the sender retry a delivery that is already applied."""
     for shipment, event in items:
-        await broadcast.publish(order_topic(shipment.order_id), _message(shipment, event))
+        try:
+            await broadcast.publish(order_topic(shipment.order_id), _message(shipment, event))
+        except Exception:
+            log.warning(
+                "could not push a tracking event of shipment %s", shipment.id, exc_info=True
+            )

@@ -15,6 +15,7 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
+from app.broadcast import Broadcast
 from app.logistics.live import order_topic, read_message
 from app.logistics.shipment_models import ShipmentStatus
 from app.trade.orders import orders_by_id
@@ -74,7 +75,13 @@ class ShipmentSubscription:
     async def shipment_updated(
         self, info: Info, order_id: strawberry.ID
     ) -> AsyncGenerator[ShipmentUpdate, None]:
+        # Checked before the stream exists, so a refusal is the protocol's "error" message
+        # rather than a first "next" carrying errors.
         pk = await _may_follow(info, order_id)
-        async with info.context.services.broadcast.listen(order_topic(pk)) as messages:
-            async for raw in messages:
-                yield _update(read_message(raw))
+        return _follow(info.context.services.broadcast, pk)
+
+
+async def _follow(broadcast: Broadcast, order_id: int) -> AsyncGenerator[ShipmentUpdate, None]:
+    async with broadcast.listen(order_topic(order_id)) as messages:
+        async for raw in messages:
+            yield _update(read_message(raw))

@@ -244,7 +244,8 @@ async def _token(world: World, who: str) -> str | None:
     if who == "customer":
         return (await world.user())[1]
     role = "business" if who == "partner_business" else who
-    domain = {"shop": None, "partner": "partner:1", "platform": "platform"}[ROLES[who] or "shop"]
+    partner = f"partner:{world.partner_id or 1}"
+    domain = {"shop": None, "partner": partner, "platform": "platform"}[ROLES[who] or "shop"]
     return (await world.user(role, domain=domain))[1]
 
 

@@ -31,6 +31,8 @@ class World:
 
     app: Starlette
     shop: Shop
+    # The partner a role-matrix request acts for; partner roles are granted in its domain.
+    partner_id: int | None = None
 
     @property
     def services(self) -> Any:
