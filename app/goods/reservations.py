@@ -20,7 +20,14 @@ from app.errors import DomainError
 from app.goods.errors import GoodsErrorCode
 from app.goods.models import InventoryLevel, Variant
 
-__all__ = ["Allocation", "release_stock", "reserve_at", "reserve_stock", "ship_reserved"]
+__all__ = [
+    "Allocation",
+    "release_stock",
+    "reserve_at",
+    "reserve_stock",
+    "return_shipped",
+    "ship_reserved",
+]
 
 # A conditional UPDATE loses only to a concurrent reservation; a few fresh looks settle it.
 ATTEMPTS = 5
@@ -138,3 +145,18 @@ async def ship_reserved(session: AsyncSession, level_id: int, quantity: int) -> 
         .execution_options(synchronize_session=False)
     )
     return shipped.first() is not None
+
+
+async def return_shipped(session: AsyncSession, level_id: int, quantity: int) -> None:
+    """Units that never left after all (a cancelled parcel) are back on hand and held again
+    for their order: the reverse of ``ship_reserved``."""
+    await session.execute(
+        update(InventoryLevel)
+        .where(InventoryLevel.id == level_id)
+        .values(
+            on_hand=InventoryLevel.on_hand + quantity,
+            reserved=InventoryLevel.reserved + quantity,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )

@@ -35,7 +35,12 @@ from app.logistics.shipment_models import (
     ShipmentStatus,
     TrackingEvent,
 )
-from app.logistics.tracking import apply_waiting_events, record_event, sync_order_fulfilment
+from app.logistics.tracking import (
+    apply_waiting_events,
+    earliest_waiting,
+    record_event,
+    sync_order_fulfilment,
+)
 from app.trade.fulfilment import FulfilmentLine, fulfil_lines
 
 __all__ = ["FulfilRequest", "Fulfilled", "fulfil_order_once"]
@@ -97,6 +102,7 @@ async def _fulfil(
     await fulfil_lines(
         session, request.shop_id, request.order_id, request.warehouse_id, request.lines
     )
+    label_at = min(now, await earliest_waiting(session, carrier.id, request.tracking_number) or now)
     shipment = Shipment(
         shop_id=request.shop_id,
         order_id=request.order_id,
@@ -104,7 +110,7 @@ async def _fulfil(
         warehouse_id=request.warehouse_id,
         tracking_number=request.tracking_number,
         status=ShipmentStatus.LABEL_CREATED,
-        status_at=now,
+        status_at=label_at,
     )
     try:
         async with session.begin_nested():
@@ -120,8 +126,9 @@ async def _fulfil(
         ShipmentLine(shipment_id=shipment.id, order_line_id=line.line_id, quantity=line.quantity)
         for line in request.lines
     )
+    # Dated no later than the carrier's first word on it, so that word comes after the label.
     label = await record_event(
-        session, shipment, ShipmentStatus.LABEL_CREATED, now, description="Label created"
+        session, shipment, ShipmentStatus.LABEL_CREATED, label_at, description="Label created"
     )
     published.append((shipment, label))
     published += [(shipment, e) for e in await apply_waiting_events(session, shipment, carrier)]

@@ -4,19 +4,23 @@ Carriers skip states (a parcel can go from label_created straight to delivered),
 move is legal. EXCEPTION is a detour a parcel may come back from. DELIVERED, RETURNED and
 CANCELLED end the journey, and a parcel can be cancelled only before it was picked up.
 
-Events arrive late and out of order. One that happened before the event behind the current
-status takes its place in the timeline and changes nothing; a later one moves the status only
-along a legal transition.
+Events arrive late and out of order, so a parcel's status is not the last event that arrived
+but the end of its timeline: ``replay`` walks every event in the order things happened, taking
+each legal step and skipping the rest. An event that arrives late therefore lands where it
+belongs (and never moves the status back), one that overtook another is applied once the other
+arrives, and the same events always end in the same status, whatever order they came in.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.logistics.shipment_models import ShipmentStatus
 
-__all__ = ["FINAL", "EventEffect", "effect_of", "is_legal"]
+__all__ = ["FINAL", "EventEffect", "Replayed", "TimelineEvent", "effect_of", "is_legal", "replay"]
 
 S = ShipmentStatus
 _PROGRESS = {
@@ -53,6 +57,39 @@ class EventEffect(enum.StrEnum):
 def effect_of(
     current: ShipmentStatus, current_at: datetime, new: ShipmentStatus, occurred_at: datetime
 ) -> EventEffect:
-    if new is S.UNKNOWN or occurred_at < current_at or new is current:
+    """What one event does to a parcel last seen in ``current`` since ``current_at``."""
+    if new is S.UNKNOWN or occurred_at < current_at:
         return EventEffect.TIMELINE_ONLY
+    if new is current:
+        return EventEffect.APPLIED  # a newer report of the same status: its time counts
     return EventEffect.APPLIED if is_legal(current, new) else EventEffect.ILLEGAL
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEvent:
+    key: int
+    status: ShipmentStatus
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    status: ShipmentStatus
+    status_at: datetime
+    delivered_at: datetime | None
+    applied: frozenset[int] = field(default_factory=frozenset)
+
+
+def replay(events: Iterable[TimelineEvent], label_at: datetime) -> Replayed:
+    """The parcel's status at the end of its timeline, and which events are steps of it."""
+    current, since, delivered_at = S.LABEL_CREATED, label_at, None
+    applied = set()
+    for event in sorted(events, key=lambda e: (e.occurred_at, e.key)):
+        if event.status is current:
+            applied.add(event.key)
+            since = max(since, event.occurred_at)
+        elif is_legal(current, event.status):
+            applied.add(event.key)
+            current, since = event.status, event.occurred_at
+            delivered_at = event.occurred_at if current is S.DELIVERED else delivered_at
+    return Replayed(current, since, delivered_at, frozenset(applied))

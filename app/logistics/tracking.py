@@ -4,7 +4,9 @@ Every delivery is first recorded in ``carrier_events`` under the carrier's event
 transaction as its effect, so a delivery seen before changes nothing. An event for a tracking
 number no shipment carries yet waits there and is applied when that shipment is created. The
 carrier's code maps to our status through its table; an unmapped code is kept as UNKNOWN and
-moves nothing. What a mapped event does is ``app.logistics.status.effect_of``'s decision.
+moves nothing. The status is the end of the timeline replayed in time order
+(``app.logistics.status.replay``); an event no legal step leads to is kept, marked not applied,
+and refused.
 """
 
 from __future__ import annotations
@@ -21,16 +23,18 @@ from app.logistics.shipment_models import (
     Carrier,
     CarrierEvent,
     Shipment,
+    ShipmentLine,
     ShipmentStatus,
     TrackingEvent,
 )
-from app.logistics.status import EventEffect, effect_of
-from app.trade.fulfilment import refresh_fulfilment_status
+from app.logistics.status import FINAL, TimelineEvent, replay
+from app.trade.fulfilment import FulfilmentLine, refresh_fulfilment_status, unship_lines
 
 __all__ = [
     "CarrierUpdate",
     "Receipt",
     "apply_waiting_events",
+    "earliest_waiting",
     "receive_carrier_update",
     "record_event",
     "sync_order_fulfilment",
@@ -82,6 +86,8 @@ class CarrierUpdate:
 class Receipt:
     duplicate: bool = False
     matched: bool = False
+    # True when the delivery moved the parcel's status (or the time of it).
+    applied: bool = False
     refusal: str | None = None
     # (shipment, event) pairs to push to subscribers once the transaction has committed.
     published: list[tuple[Shipment, TrackingEvent]] = field(default_factory=list)
@@ -127,17 +133,37 @@ async def record_event(
     return event
 
 
+async def _timeline(session: AsyncSession, shipment: Shipment) -> list[TrackingEvent]:
+    return list(
+        await session.scalars(select(TrackingEvent).where(TrackingEvent.shipment_id == shipment.id))
+    )
+
+
+async def _cancelled(session: AsyncSession, shipment: Shipment) -> None:
+    """The parcel will not leave: trade counts its units as unshipped and holds them again."""
+    lines = await session.scalars(
+        select(ShipmentLine).where(ShipmentLine.shipment_id == shipment.id)
+    )
+    await unship_lines(
+        session,
+        shipment.order_id,
+        shipment.warehouse_id or 0,
+        [FulfilmentLine(line.order_line_id, line.quantity) for line in lines],
+    )
+
+
 async def _apply(
     session: AsyncSession, shipment: Shipment, carrier: Carrier, inbox: CarrierEvent
-) -> tuple[TrackingEvent | None, str | None]:
+) -> tuple[TrackingEvent, bool, str | None]:
+    """Add the event to the timeline, then replay the timeline: (event, status moved, refusal).
+
+    A parcel that reached a final state stays in it (a cancelled one's units went back to the
+    order): an event whose replay would end elsewhere is kept and refused.
+    """
     update = CarrierUpdate.of_payload(inbox.payload)
     inbox.shipment_id = shipment.id
     mapped = carrier.status_map.get(update.code)
     status = ShipmentStatus(mapped) if mapped else ShipmentStatus.UNKNOWN
-    effect = effect_of(shipment.status, shipment.status_at, status, update.occurred_at)
-    if effect is EventEffect.ILLEGAL:
-        inbox.refusal = ILLEGAL_TRANSITION
-        return None, ILLEGAL_TRANSITION
     event = await record_event(
         session,
         shipment,
@@ -146,19 +172,45 @@ async def _apply(
         raw_code=update.code,
         location=update.location,
         description=update.description,
-        applied=effect is EventEffect.APPLIED,
+        applied=False,
         carrier_event_id=inbox.id,
     )
-    if update.estimated_delivery is not None and effect is not EventEffect.ILLEGAL:
+    timeline = await _timeline(session, shipment)
+    if update.estimated_delivery is not None and all(
+        e.occurred_at <= update.occurred_at for e in timeline
+    ):
         shipment.estimated_delivery = update.estimated_delivery
-    if effect is EventEffect.APPLIED:
-        shipment.status = status
-        shipment.status_at = update.occurred_at
-        if status is ShipmentStatus.DELIVERED:
-            shipment.delivered_at = update.occurred_at
-        await session.flush()
+    label_at = min(
+        (e.occurred_at for e in timeline if e.carrier_event_id is None), default=shipment.status_at
+    )
+    result = replay(
+        [
+            TimelineEvent(e.id, e.status, e.occurred_at)
+            for e in timeline
+            if e.status is not ShipmentStatus.UNKNOWN
+        ],
+        label_at,
+    )
+    if shipment.status in FINAL and result.status is not shipment.status:
+        # A journey that ended stays ended: what contradicts its end is kept and refused.
+        refusal = None if status is ShipmentStatus.UNKNOWN else ILLEGAL_TRANSITION
+        inbox.refusal = refusal or ""
+        return event, False, refusal
+    for row in timeline:
+        row.applied = row.id in result.applied
+    refusal = None
+    if status is not ShipmentStatus.UNKNOWN and event.id not in result.applied:
+        refusal = ILLEGAL_TRANSITION
+        inbox.refusal = refusal
+    moved = (result.status, result.status_at) != (shipment.status, shipment.status_at)
+    shipment.status, shipment.status_at = result.status, result.status_at
+    shipment.delivered_at = result.delivered_at
+    await session.flush()
+    if moved:
+        if result.status is ShipmentStatus.CANCELLED:
+            await _cancelled(session, shipment)
         await sync_order_fulfilment(session, shipment.order_id)
-    return event, None
+    return event, moved, refusal
 
 
 async def receive_carrier_update(
@@ -187,11 +239,22 @@ async def receive_carrier_update(
     )
     if shipment is None:
         return Receipt()  # kept for later matching
-    event, refusal = await _apply(session, shipment, carrier, inbox)
-    receipt = Receipt(matched=True, refusal=refusal)
-    if event is not None:
-        receipt.published.append((shipment, event))
-    return receipt
+    event, moved, refusal = await _apply(session, shipment, carrier, inbox)
+    return Receipt(matched=True, applied=moved, refusal=refusal, published=[(shipment, event)])
+
+
+async def earliest_waiting(
+    session: AsyncSession, carrier_id: int, tracking_number: str
+) -> datetime | None:
+    """When the carrier first spoke of a tracking number no parcel carried yet."""
+    payloads = await session.scalars(
+        select(CarrierEvent.payload).where(
+            CarrierEvent.carrier_id == carrier_id,
+            CarrierEvent.tracking_number == tracking_number,
+            CarrierEvent.shipment_id.is_(None),
+        )
+    )
+    return min((CarrierUpdate.of_payload(p).occurred_at for p in payloads), default=None)
 
 
 async def apply_waiting_events(
@@ -208,9 +271,4 @@ async def apply_waiting_events(
         )
     )
     waiting.sort(key=lambda e: (CarrierUpdate.of_payload(e.payload).occurred_at, e.id))
-    applied = []
-    for inbox in waiting:
-        event, _ = await _apply(session, shipment, carrier, inbox)
-        if event is not None:
-            applied.append(event)
-    return applied
+    return [(await _apply(session, shipment, carrier, inbox))[0] for inbox in waiting]

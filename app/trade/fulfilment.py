@@ -18,7 +18,13 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, Problem
-from app.goods.reservations import Allocation, release_stock, reserve_at, ship_reserved
+from app.goods.reservations import (
+    Allocation,
+    release_stock,
+    reserve_at,
+    return_shipped,
+    ship_reserved,
+)
 from app.trade.completion import PAID, complete_and_record
 from app.trade.errors import TradeErrorCode
 from app.trade.history import OrderEventKind, record_event
@@ -32,7 +38,7 @@ from app.trade.order_models import (
     PaymentMethod,
 )
 
-__all__ = ["FulfilmentLine", "fulfil_lines", "refresh_fulfilment_status"]
+__all__ = ["FulfilmentLine", "fulfil_lines", "refresh_fulfilment_status", "unship_lines"]
 
 SHIPPABLE_UNPAID = frozenset({PaymentMethod.CASH_ON_DELIVERY})
 
@@ -184,6 +190,41 @@ async def fulfil_lines(
         )
     await session.flush()
     return order
+
+
+async def unship_lines(
+    session: AsyncSession, order_id: int, warehouse_id: int, lines: Sequence[FulfilmentLine]
+) -> None:
+    """A parcel was cancelled before it left: its units count as unshipped again and are held
+    for the order in the warehouse they were to leave from, ready for another parcel."""
+    for request in lines:
+        await session.execute(
+            update(OrderLine)
+            .where(
+                OrderLine.id == request.line_id,
+                OrderLine.order_id == order_id,
+                OrderLine.fulfilled_quantity >= request.quantity,
+            )
+            .values(fulfilled_quantity=OrderLine.fulfilled_quantity - request.quantity)
+            .execution_options(synchronize_session=False)
+        )
+        left = request.quantity
+        shipped = await session.scalars(
+            select(OrderAllocation).where(
+                OrderAllocation.line_id == request.line_id,
+                OrderAllocation.warehouse_id == warehouse_id,
+                OrderAllocation.shipped_quantity > 0,
+            )
+        )
+        for allocation in shipped:
+            take = min(left, allocation.shipped_quantity)
+            allocation.shipped_quantity -= take
+            if allocation.level_id is not None:
+                await return_shipped(session, allocation.level_id, take)
+            left -= take
+            if left == 0:
+                break
+    await session.flush()
 
 
 async def refresh_fulfilment_status(

@@ -72,7 +72,8 @@ def _parse(body: bytes, nonce: str) -> CarrierUpdate:
 
 
 async def _signature_problem(request: Request, code: str, body: bytes) -> Response | None:
-    if request.headers.get("x-agora-key") != code:
+    given = request.headers.get("x-agora-key")
+    if given is not None and given != code:
         return _refuse(401, "SIGNATURE_KEY_UNKNOWN", "X-Agora-Key must be the carrier code.")
     try:
         await request.app.state.carrier_signatures.verify(
@@ -96,7 +97,7 @@ def _answer(receipt: Receipt) -> Response:
         return JSONResponse({"received": True, "matched": False}, status_code=202)
     if receipt.refusal is not None:
         return _refuse(409, receipt.refusal, "No legal status change leads there; not applied.")
-    return JSONResponse({"received": True, "applied": bool(receipt.published)})
+    return JSONResponse({"received": True, "applied": receipt.applied})
 
 
 async def carrier_webhook(request: Request) -> Response:

@@ -39,8 +39,9 @@ class TrackingEvent:
     location: str
     description: str
     applied: bool = strawberry.field(
-        description="False when it arrived after a later event, or its code is unknown: it "
-        "has its place in the timeline but did not change the status."
+        description="Whether the event is a step of the parcel's journey as replayed in time "
+        "order. False when its code is unknown or no legal step leads to it: it keeps its "
+        "place in the timeline but decides nothing."
     )
 
     @classmethod
