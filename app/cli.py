@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from app.cli_billing import billing_cli
 from app.config import Settings
 
 __all__ = ["main"]
@@ -24,6 +25,7 @@ cli.add_typer(user_cli, name="user")
 cli.add_typer(client_cli, name="client")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(jobs_cli, name="jobs")
+cli.add_typer(billing_cli, name="billing")
 cli.add_typer(schema_cli, name="schema")
 console = Console(stderr=True)
 

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -41,7 +42,7 @@ from app.security.encryption import FieldCipher, load_or_create_keyring
 from app.security.keys import load_or_create_secret, load_or_create_signing_keys
 from app.security.oauth.consent_session import SessionCodec
 from app.security.oauth.server import OAuthConfig
-from app.security.oauth.service import OAuthService
+from app.security.oauth.service import GrantHook, OAuthService
 from app.security.rbac import Authorizer
 from app.security.signing import SignatureVerifier, Signer, SignerLookup
 from app.security.tokens import TokenDenylist, TokenService
@@ -58,9 +59,12 @@ from app.web.middleware import Authentication, BodyLimit, RequestContext
 from app.web.oauth import oauth_routes
 from app.web.routes import healthz, jwks, readyz
 from app.web.stripe_webhook import stripe_webhook
-from marketplace.collection import CollectedOutsideAgora
+from marketplace.charges import create_activation_charges
+from marketplace.collection import ChargeCollector, CollectedOutsideAgora
+from marketplace.installs import activate_installation
 from marketplace.quotas import TierQuotas
 from marketplace.services import MarketplaceServices
+from marketplace.stripe_collection import StripeCollector
 from schema import build_schema
 from schema.context import Services
 from schema.pagination import CursorCodec
@@ -119,6 +123,16 @@ def _carrier_signers(db: Database, cipher: FieldCipher) -> SignerLookup:
     return signer_of
 
 
+def _installation_activator(clock: Callable[[], datetime]) -> GrantHook:
+    """An app redeeming a code for a shop activates its installation (and opens the charges
+    the plan owes), inside the token's own transaction."""
+
+    async def activate(session: AsyncSession, client_id: str, shop_id: int, _: list[str]) -> None:
+        await activate_installation(session, client_id, shop_id, clock(), create_activation_charges)
+
+    return activate
+
+
 def trade_services(
     settings: Settings, db: Database, cipher: FieldCipher, clock: Callable[[], datetime]
 ) -> TradeServices:
@@ -141,6 +155,48 @@ def trade_services(
         clock=clock,
         payment_timeout=timedelta(seconds=settings.order_payment_timeout_seconds),
     )
+
+
+def _collector(settings: Settings) -> ChargeCollector:
+    """App charges are invoiced through Stripe when it is configured, else settled outside."""
+    if not settings.stripe_api_key:
+        return CollectedOutsideAgora()
+    return StripeCollector(
+        stripe_client(
+            settings.stripe_api_key,
+            settings.stripe_api_base,
+            timeout=settings.stripe_timeout_seconds,
+        )
+    )
+
+
+def _marketplace(
+    settings: Settings,
+    db: Database,
+    cipher: FieldCipher,
+    tokens: TokenService,
+    clock: Callable[[], datetime],
+    redis: Redis | None,
+) -> tuple[MarketplaceServices, TierQuotas, ChangeSignal]:
+    """The marketplace's collaborators, and the tier quotas limits ask (with the signal that
+    tells every worker to drop its cached tiers)."""
+    quotas = TierQuotas(db.reader, StaticPolicy(standard_limits(settings)))
+    tier_changes = ChangeSignal(
+        quotas.invalidate, redis, channel=f"{settings.redis_prefix}marketplace:tiers-changed"
+    )
+    services = MarketplaceServices(
+        db=db,
+        field_cipher=cipher,
+        cipher=IndexedFieldCipher.of(cipher),
+        tokens=tokens,
+        clock=clock,
+        seed_sandbox=seed_sandbox,
+        collector=_collector(settings),
+        announce_tier_change=tier_changes.announce,
+        public_url=settings.public_url,
+        credential_grace=timedelta(seconds=settings.app_secret_grace_seconds),
+    )
+    return services, quotas, tier_changes
 
 
 def create_app(
@@ -181,7 +237,10 @@ def create_app(
     )
     tokens.attach_denylist(TokenDenylist(shared, clock=lambda: clock().timestamp()))
     oauth = OAuthService(
-        db, OAuthConfig(tokens, refresh_ttl_seconds=settings.refresh_token_ttl_seconds), clock
+        db,
+        OAuthConfig(tokens, refresh_ttl_seconds=settings.refresh_token_ttl_seconds),
+        clock,
+        on_install=_installation_activator(clock),
     )
     consent = ConsentPage(
         oauth,
@@ -201,22 +260,8 @@ def create_app(
     broadcast: Broadcast = (
         RedisBroadcast(redis, settings.redis_prefix) if redis is not None else LocalBroadcast()
     )
-    quotas = TierQuotas(db.reader, StaticPolicy(standard_limits(settings)))
-    tier_changes = ChangeSignal(
-        quotas.invalidate, redis, channel=f"{settings.redis_prefix}marketplace:tiers-changed"
-    )
-    marketplace = MarketplaceServices(
-        db=db,
-        field_cipher=cipher,
-        cipher=trade.cipher,
-        tokens=tokens,
-        clock=clock,
-        seed_sandbox=seed_sandbox,
-        collector=CollectedOutsideAgora(),
-        announce_tier_change=tier_changes.announce,
-        public_url=settings.public_url,
-        credential_grace=timedelta(seconds=settings.app_secret_grace_seconds),
-    )
+    marketplace, quotas, tier_changes = _marketplace(settings, db, cipher, tokens, clock, redis)
+    collector = marketplace.collector
     policy = OverridingPolicy(quotas, db.reader, clock)
     override_changes = ChangeSignal(
         policy.reload, redis, channel=f"{settings.redis_prefix}limits:overrides-changed"
@@ -261,6 +306,7 @@ def create_app(
             cart_ids=CartIds(secret),
             broadcast=broadcast,
             marketplace=marketplace,
+            rate_policy=policy,
         )
         try:
             yield
@@ -272,6 +318,8 @@ def create_app(
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             await trade.providers.close()
+            if isinstance(collector, StripeCollector):
+                await collector.close()
             await db.dispose()
 
     return Starlette(

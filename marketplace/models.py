@@ -17,6 +17,8 @@ from app.db import Base, BigId, enum_column, utcnow
 
 __all__ = [
     "ApplicationStatus",
+    "Decision",
+    "MemberRole",
     "Partner",
     "PartnerStatus",
     "PartnerTierChange",
@@ -41,6 +43,20 @@ class ApplicationStatus(enum.StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+
+
+class Decision(enum.StrEnum):
+    """A reviewer's verdict on a tier application or a listing revision."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class MemberRole(enum.StrEnum):
+    """The roles an owner hands to the partner's people (owner itself is the registrant's)."""
+
+    DEVELOPER = "developer"
+    BUSINESS = "business"
 
 
 class TierPolicy(Base):

@@ -24,6 +24,7 @@ from schema.identity import IdentityMutation, IdentityQuery, Shop, User
 from schema.limits import LimitsMutation
 from schema.logistics import LogisticsMutation, LogisticsQuery, LogisticsSubscription
 from schema.logistics.shipment_types import Shipment
+from schema.marketplace import MarketplaceMutation, MarketplaceQuery
 from schema.root import NodeQuery
 from schema.trade import TradeMutation, TradeQuery
 from schema.trade.order_types import Order
@@ -32,12 +33,27 @@ __all__ = ["Mutation", "Query", "Subscription", "build_schema"]
 
 
 @strawberry.type
-class Query(NodeQuery, IdentityQuery, GoodsQuery, TradeQuery, AuditQuery, LogisticsQuery):
+class Query(
+    NodeQuery,
+    IdentityQuery,
+    GoodsQuery,
+    TradeQuery,
+    AuditQuery,
+    LogisticsQuery,
+    MarketplaceQuery,
+):
     """Everything a storefront or back office can read."""
 
 
 @strawberry.type
-class Mutation(IdentityMutation, GoodsMutation, TradeMutation, LimitsMutation, LogisticsMutation):
+class Mutation(
+    IdentityMutation,
+    GoodsMutation,
+    TradeMutation,
+    LimitsMutation,
+    LogisticsMutation,
+    MarketplaceMutation,
+):
     """Everything that changes data. Each returns a payload with ``errors``."""
 
 

@@ -21,6 +21,7 @@ from app.db import Database
 from app.identity.models import Shop
 from app.identity.passwords import PasswordHashing
 from app.limits.buckets import BucketStore
+from app.limits.policy import PolicyLookup
 from app.security.encryption import FieldCipher
 from app.security.oauth.roles import granted_roles
 from app.security.principal import Principal
@@ -59,6 +60,7 @@ class Services:
     cart_ids: CartIds
     broadcast: Broadcast
     marketplace: MarketplaceServices
+    rate_policy: PolicyLookup
 
 
 @dataclass

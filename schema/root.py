@@ -19,6 +19,7 @@ from app.trade.orders import orders_by_id
 from schema.errors import ApiErrorCode, api_error
 from schema.goods.types import Category, Product, ProductVariant, Warehouse
 from schema.identity import Shop, User
+from schema.marketplace.listing_types import visible_listing_nodes
 from schema.node import Node, parse_id
 from schema.pagination import MAX_PAGE_SIZE
 from schema.trade.order_types import Order
@@ -96,6 +97,7 @@ _FETCHERS: dict[str, Fetch] = {
     "Shop": _shops,
     "User": _users,
     "Order": _orders,
+    "Listing": visible_listing_nodes,
 }
 
 

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 from app.config import Settings
 
-__all__ = ["ClientLimits", "PolicyLookup", "Priority", "StaticPolicy", "standard_limits"]
+__all__ = [
+    "ClientLimits",
+    "PolicyLookup",
+    "Priority",
+    "StaticPolicy",
+    "daily_key",
+    "standard_limits",
+]
 
 
 class Priority(enum.IntEnum):
@@ -50,6 +58,11 @@ def standard_limits(settings: Settings) -> ClientLimits:
         cost_restore=settings.query_cost_restore_rate,
         concurrency=settings.concurrency_per_principal,
     )
+
+
+def daily_key(subject: str, now: datetime) -> str:
+    """The day's call counter: a new key each UTC day, so the quota rolls over at midnight."""
+    return f"daily:{subject}:{now.astimezone(UTC).date().isoformat()}"
 
 
 class PolicyLookup(Protocol):

@@ -14,11 +14,11 @@ from datetime import UTC, datetime, time, timedelta
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.limits.buckets import BucketStore, Decision
-from app.limits.policy import ClientLimits, PolicyLookup
+from app.limits.policy import ClientLimits, PolicyLookup, daily_key
 from app.limits.shedding import InFlight, Refusal
 from app.web.responses import send_error
 
-__all__ = ["RateLimits", "daily_key", "subject_of"]
+__all__ = ["RateLimits", "subject_of"]
 
 LIMITED_PREFIXES = ("/graphql", "/oauth/")
 
@@ -42,11 +42,6 @@ def _headers(decision: Decision) -> dict[str, str]:
 def _seconds_to_midnight(now: datetime) -> int:
     tomorrow = datetime.combine(now.date() + timedelta(days=1), time(), tzinfo=UTC)
     return max(1, math.ceil((tomorrow - now).total_seconds()))
-
-
-def daily_key(subject: str, now: datetime) -> str:
-    """The day's call counter: a new key each UTC day, so the quota rolls over at midnight."""
-    return f"daily:{subject}:{now.astimezone(UTC).date().isoformat()}"
 
 
 class RateLimits:

@@ -19,12 +19,14 @@ from app.errors import DomainError
 from marketplace.app_models import App, AppVersion, Installation
 from marketplace.errors import MarketplaceErrorCode
 from marketplace.listing_models import Listing
+from marketplace.models import Decision
 from schema.errors import UserError, user_errors
 from schema.node import parse_id
 
 __all__ = [
     "MarketplaceError",
     "MarketplaceErrorCodeEnum",
+    "ReviewDecision",
     "marketplace_errors",
     "partner_of_app",
     "partner_of_input",
@@ -35,6 +37,7 @@ __all__ = [
 ]
 
 MarketplaceErrorCodeEnum = strawberry.enum(MarketplaceErrorCode, name="MarketplaceErrorCode")
+ReviewDecision = strawberry.enum(Decision, name="ReviewDecision")
 
 
 @strawberry.type

@@ -24,7 +24,10 @@ from app.security.audit import AuditEvent
 from schema import build_schema
 from tests.support.factories import World, gid, unique
 from tests.support.graphql import GraphQLClient
+from tests.support.matrix_billing import BILLING_ROWS
+from tests.support.matrix_listings import LISTING_ROWS
 from tests.support.matrix_logistics import LOGISTICS_ROWS
+from tests.support.matrix_marketplace import MARKETPLACE_ROWS
 from tests.support.matrix_trade import TRADE_ROWS
 
 pytestmark = pytest.mark.anyio
@@ -206,7 +209,7 @@ MATRIX: dict[str, Row] = {
     "Query.auditEvents": Row(frozenset({"ops", "community_admin"}), audit_events),
 }
 # Each domain keeps its rows beside its test support; None means everyone, not privileged.
-for _rows in (TRADE_ROWS, LOGISTICS_ROWS):
+for _rows in (TRADE_ROWS, LOGISTICS_ROWS, MARKETPLACE_ROWS, LISTING_ROWS, BILLING_ROWS):
     for _name, (_allowed, _builder) in _rows.items():
         MATRIX[_name] = (
             Row(EVERYONE, _builder, privileged=False)

@@ -10,13 +10,14 @@ token is over-revoked, never left usable.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import anyio.to_thread
 from authlib.oauth2.rfc6749 import InvalidGrantError, OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidClientError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
 from app.security.oauth.exchange import Exchange
@@ -26,7 +27,7 @@ from app.security.oauth.scopes import parse_scope
 from app.security.oauth.server import AgoraAuthorizationServer, OAuthConfig, OAuthResponse
 from app.security.oauth.store import apply_effects, load_snapshot
 
-__all__ = ["ConsentRequest", "OAuthService"]
+__all__ = ["ConsentRequest", "GrantHook", "OAuthService"]
 
 Action = Callable[[AgoraAuthorizationServer], OAuthResponse]
 
@@ -46,11 +47,23 @@ def _error(error: OAuth2Error) -> OAuthResponse:
     return OAuthResponse(status, body, [(str(k), str(v)) for k, v in headers])
 
 
+GrantHook = Callable[[AsyncSession, str, int, list[str]], Awaitable[None]]
+"""Told, inside the token transaction, that a client redeemed a code for a shop: (session,
+client_id, shop_id, scopes). The marketplace activates the installation there."""
+
+
 class OAuthService:
-    def __init__(self, db: Database, config: OAuthConfig, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        config: OAuthConfig,
+        clock: Callable[[], datetime],
+        on_install: GrantHook | None = None,
+    ) -> None:
         self._db = db
         self._config = config
         self._clock = clock
+        self._on_install = on_install
 
     async def token(self, call: OAuthCall) -> OAuthResponse:
         return await self._run(call, lambda server: server.create_token_response(call))
@@ -132,6 +145,21 @@ class OAuthService:
             )
             for token_id, expires_at in applied.denied_tokens:
                 await self._config.tokens.denylist.revoke(token_id, expires_at)
+            issued = exchange.effects.issued
+            redeemed = exchange.effects.consumed_code
+            if (
+                self._on_install is not None
+                and not applied.refused
+                and redeemed is not None
+                and issued is not None
+                and issued.installation is not None
+            ):
+                await self._on_install(
+                    session,
+                    issued.client_id,
+                    issued.installation.shop_id,
+                    parse_scope(issued.scope),
+                )
         if applied.refused:
             return _error(InvalidGrantError("The grant was already used."))
         return response  # type: ignore[return-value]

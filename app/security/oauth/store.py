@@ -21,7 +21,12 @@ from app.security.oauth.records import AccessRecord, ClientRecord, CodeRecord, R
 from app.security.oauth.requests import OAuthCall
 from app.security.tokens import InvalidTokenError, TokenService
 
-__all__ = ["Applied", "apply_effects", "load_snapshot"]
+__all__ = [
+    "Applied",
+    "apply_effects",
+    "load_snapshot",
+    "revoke_shop_grants",
+]
 
 
 def _client_id(call: OAuthCall) -> str | None:
@@ -212,3 +217,21 @@ async def _revoke_family(
         )
     )
     return [(jti, int(expires_at.timestamp())) for jti, expires_at in live]
+
+
+async def revoke_shop_grants(
+    session: AsyncSession, client_id: str, shop_id: int, now: datetime
+) -> list[tuple[str, int]]:
+    """Revoke every grant a client holds in one shop (an uninstall): its refresh tokens at
+    once, and the ``(jti, exp)`` of its live access tokens for the caller to deny."""
+    families = set(
+        await session.scalars(
+            select(AuthorizationCode.family_id).where(
+                AuthorizationCode.client_id == client_id, AuthorizationCode.shop_id == shop_id
+            )
+        )
+    )
+    denied: list[tuple[str, int]] = []
+    for family_id in sorted(families):
+        denied += await _revoke_family(session, family_id, now)
+    return denied

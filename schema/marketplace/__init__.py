@@ -1,0 +1,26 @@
+"""The marketplace API: partners and tiers, apps and versions, listings and reviews, installs,
+plans and billing."""
+
+from __future__ import annotations
+
+import strawberry
+
+from schema.marketplace.apps import AppMutation, AppQuery
+from schema.marketplace.billing import BillingMutation, BillingQuery
+from schema.marketplace.installs import InstallMutation, InstallQuery
+from schema.marketplace.listings import ListingMutation, ListingQuery
+from schema.marketplace.partners import PartnerMutation, PartnerQuery
+
+__all__ = ["MarketplaceMutation", "MarketplaceQuery"]
+
+
+@strawberry.type
+class MarketplaceQuery(PartnerQuery, AppQuery, InstallQuery, ListingQuery, BillingQuery):
+    pass
+
+
+@strawberry.type
+class MarketplaceMutation(
+    PartnerMutation, AppMutation, InstallMutation, ListingMutation, BillingMutation
+):
+    pass
