@@ -37,6 +37,9 @@ class Charge(Base):
     __table_args__ = (
         UniqueConstraint("installation_id", "kind", "period_start"),
         CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(
+            "refunded_amount >= 0 AND refunded_amount <= amount", name="refunds_within"
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -61,6 +64,8 @@ class Charge(Base):
     share_bps: Mapped[int | None]
     earned_at: Mapped[datetime | None] = mapped_column(index=True)
     stripe_invoice_id: Mapped[str | None] = mapped_column(String(255))
+    # What was given back to the shop (charge refunds); never more than the amount.
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

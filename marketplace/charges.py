@@ -34,6 +34,7 @@ from app.pagination import KeysetOrder
 from marketplace.app_models import App, Installation
 from marketplace.billing_models import Charge, ChargeKind, ChargeStatus
 from marketplace.collection import ChargeCollector, CollectionRequest, CollectionResult
+from marketplace.ledger import post_collection
 from marketplace.listing_models import PlanInterval, PlanKind, PricingPlan
 from marketplace.models import Partner, Tier, TierPolicy
 
@@ -208,6 +209,7 @@ async def _record_outcomes(
                 charge.tier, charge.share_bps = shares[charge.partner_id]
                 charge.stripe_invoice_id = outcome.invoice_id if outcome is not None else None
                 (report.test if charge.test else report.collected).append(charge.id)
+                await post_collection(session, charge)
             elif outcome is not None:
                 charge.status = ChargeStatus.FAILED
                 charge.stripe_invoice_id = outcome.invoice_id

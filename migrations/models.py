@@ -18,8 +18,11 @@ import app.trade.order_models
 import app.trade.payment_models
 import marketplace.app_models
 import marketplace.billing_models
+import marketplace.ledger_models
 import marketplace.listing_models
 import marketplace.models
+import marketplace.payout_models
+import marketplace.settlement_models
 from app.db import Base
 
 __all__ = ["metadata"]
