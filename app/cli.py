@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 
 from app.cli_billing import billing_cli
+from app.cli_settle import settle_cli
+from app.cli_worker import worker
 from app.config import Settings
 
 __all__ = ["main"]
@@ -26,7 +28,9 @@ cli.add_typer(client_cli, name="client")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(jobs_cli, name="jobs")
 cli.add_typer(billing_cli, name="billing")
+cli.add_typer(settle_cli, name="settle", help="Create a month's settlement runs.")
 cli.add_typer(schema_cli, name="schema")
+cli.command()(worker)
 console = Console(stderr=True)
 
 
@@ -271,9 +275,9 @@ def jobs_run_once() -> None:
     and retry refunds whose outcome was unknown. Safe beside running servers."""
     from datetime import UTC, datetime
 
+    from app.compose_domains import trade_services
     from app.db import Database
     from app.jobs import run_jobs_once
-    from app.main import trade_services
     from app.security.encryption import load_or_create_keyring
 
     settings = Settings()

@@ -64,6 +64,18 @@ class Settings(BaseSettings):
     order_payment_timeout_seconds: int = Field(default=1800, ge=60)
     jobs_interval_seconds: float = Field(default=30.0, ge=0)
 
+    dispatcher_interval_seconds: float = Field(default=1.0, ge=0)
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    webhook_retry_window_seconds: int = Field(default=86_400, ge=60, le=7 * 86_400)
+    webhook_backoff_base_seconds: float = Field(default=30.0, gt=0)
+    webhook_backoff_cap_seconds: float = Field(default=3600.0, gt=0)
+    webhook_breaker_failures: int = Field(default=5, ge=1)
+    webhook_breaker_cooldown_seconds: float = Field(default=60.0, gt=0)
+    extension_timeout_ms: int = Field(default=800, ge=50, le=10_000)
+    extension_breaker_failures: int = Field(default=5, ge=1)
+    extension_breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
+
+    settlement_tz: str = "UTC"
     app_secret_grace_seconds: int = Field(default=86_400, ge=0, le=30 * 86_400)
 
     max_query_tokens: int = Field(default=2000, ge=100)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Enum, Integer, MetaData, TypeDecorator, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -32,6 +33,7 @@ __all__ = [
     "SessionFactory",
     "UtcDateTime",
     "create_engine",
+    "dialect_insert",
     "enum_column",
     "is_sqlite",
     "utcnow",
@@ -88,6 +90,12 @@ class Base(DeclarativeBase):
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UtcDateTime()}
+
+
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
+    """The dialect's own INSERT, for ``ON CONFLICT`` (which both databases speak alike)."""
+    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return module.insert(table)
 
 
 def is_sqlite(url: str) -> bool:

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -20,8 +19,11 @@ from starlette.routing import Route, WebSocketRoute
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from app.broadcast import Broadcast, LocalBroadcast, RedisBroadcast
+from app.compose_domains import installation_activator, marketplace_services, trade_services
+from app.compose_events import event_services
 from app.config import Settings
 from app.db import Database
+from app.events.services import EventServices
 from app.identity.passwords import PasswordHashing
 from app.jobs import run_jobs_forever
 from app.limits.buckets import (
@@ -31,10 +33,8 @@ from app.limits.buckets import (
     RedisBuckets,
 )
 from app.limits.overrides import OverridingPolicy
-from app.limits.policy import StaticPolicy, standard_limits
 from app.limits.shedding import InFlight
 from app.logistics.carriers import carrier_by_code, webhook_secrets
-from app.logistics.rates import RateTableQuoter
 from app.logs import configure_logging
 from app.security.blind_index import IndexedFieldCipher
 from app.security.clients import ClientStatus, client_by_id, signing_secrets
@@ -42,29 +42,25 @@ from app.security.encryption import FieldCipher, load_or_create_keyring
 from app.security.keys import load_or_create_secret, load_or_create_signing_keys
 from app.security.oauth.consent_session import SessionCodec
 from app.security.oauth.server import OAuthConfig
-from app.security.oauth.service import GrantHook, OAuthService
+from app.security.oauth.service import OAuthService
 from app.security.rbac import Authorizer
 from app.security.signing import SignatureVerifier, Signer, SignerLookup
 from app.security.tokens import TokenDenylist, TokenService
-from app.seed import seed_sandbox
 from app.sharedstate import MemoryState, RedisState, SharedState
 from app.signals import ChangeSignal
-from app.trade.payments import PaymentProviders
 from app.trade.services import TradeServices
-from app.trade.stripe_payments import StripeProvider, stripe_client
 from app.web.carrier_webhook import carrier_webhook
 from app.web.consent import ConsentPage
+from app.web.exports import statement_csv
 from app.web.limits import RateLimits
 from app.web.middleware import Authentication, BodyLimit, RequestContext
 from app.web.oauth import oauth_routes
 from app.web.routes import healthz, jwks, readyz
 from app.web.stripe_webhook import stripe_webhook
-from marketplace.charges import create_activation_charges
-from marketplace.collection import ChargeCollector, CollectedOutsideAgora
-from marketplace.installs import activate_installation
-from marketplace.quotas import TierQuotas
+from marketplace.extensions import Extensions, build_extensions
 from marketplace.services import MarketplaceServices
 from marketplace.stripe_collection import StripeCollector
+from marketplace.transfers import StripeTransfers
 from schema import build_schema
 from schema.context import Services
 from schema.pagination import CursorCodec
@@ -72,7 +68,7 @@ from schema.shops import ShopDirectory
 from schema.trade.ids import CartIds
 from schema.view import AgoraGraphQL
 
-__all__ = ["create_app", "trade_services"]
+__all__ = ["create_app"]
 
 GRAPHQL_PATH = "/graphql"
 
@@ -123,80 +119,36 @@ def _carrier_signers(db: Database, cipher: FieldCipher) -> SignerLookup:
     return signer_of
 
 
-def _installation_activator(clock: Callable[[], datetime]) -> GrantHook:
-    """An app redeeming a code for a shop activates its installation (and opens the charges
-    the plan owes), inside the token's own transaction."""
-
-    async def activate(session: AsyncSession, client_id: str, shop_id: int, _: list[str]) -> None:
-        await activate_installation(session, client_id, shop_id, clock(), create_activation_charges)
-
-    return activate
-
-
-def trade_services(
-    settings: Settings, db: Database, cipher: FieldCipher, clock: Callable[[], datetime]
-) -> TradeServices:
-    """Trade's collaborators: logistics' rate tables quote shipping, Stripe takes cards when a
-    key is configured, and the manual methods are always there."""
-    stripe = None
-    if settings.stripe_api_key:
-        stripe = StripeProvider(
-            stripe_client(
-                settings.stripe_api_key,
-                settings.stripe_api_base,
-                timeout=settings.stripe_timeout_seconds,
-            )
+def _background_loops(
+    settings: Settings, trade: TradeServices, events: EventServices, broadcast: Broadcast
+) -> list[asyncio.Task[None]]:
+    """The Redis broadcast relay, the jobs and the outbox dispatcher (each loop unless its
+    interval is 0: tests drive them by hand)."""
+    loops = []
+    if isinstance(broadcast, RedisBroadcast):
+        loops.append(asyncio.create_task(broadcast.run()))
+    if settings.jobs_interval_seconds > 0:
+        loops.append(asyncio.create_task(run_jobs_forever(trade, settings.jobs_interval_seconds)))
+    if settings.dispatcher_interval_seconds > 0:
+        loops.append(
+            asyncio.create_task(events.dispatcher.run_forever(settings.dispatcher_interval_seconds))
         )
-    return TradeServices(
-        db=db,
-        quoter=RateTableQuoter(db.reader),
-        providers=PaymentProviders.build(stripe),
-        cipher=IndexedFieldCipher.of(cipher),
-        clock=clock,
-        payment_timeout=timedelta(seconds=settings.order_payment_timeout_seconds),
-    )
+    return loops
 
 
-def _collector(settings: Settings) -> ChargeCollector:
-    """App charges are invoiced through Stripe when it is configured, else settled outside."""
-    if not settings.stripe_api_key:
-        return CollectedOutsideAgora()
-    return StripeCollector(
-        stripe_client(
-            settings.stripe_api_key,
-            settings.stripe_api_base,
-            timeout=settings.stripe_timeout_seconds,
-        )
-    )
-
-
-def _marketplace(
-    settings: Settings,
-    db: Database,
-    cipher: FieldCipher,
-    tokens: TokenService,
-    clock: Callable[[], datetime],
-    redis: Redis | None,
-) -> tuple[MarketplaceServices, TierQuotas, ChangeSignal]:
-    """The marketplace's collaborators, and the tier quotas limits ask (with the signal that
-    tells every worker to drop its cached tiers)."""
-    quotas = TierQuotas(db.reader, StaticPolicy(standard_limits(settings)))
-    tier_changes = ChangeSignal(
-        quotas.invalidate, redis, channel=f"{settings.redis_prefix}marketplace:tiers-changed"
-    )
-    services = MarketplaceServices(
-        db=db,
-        field_cipher=cipher,
-        cipher=IndexedFieldCipher.of(cipher),
-        tokens=tokens,
-        clock=clock,
-        seed_sandbox=seed_sandbox,
-        collector=_collector(settings),
-        announce_tier_change=tier_changes.announce,
-        public_url=settings.public_url,
-        credential_grace=timedelta(seconds=settings.app_secret_grace_seconds),
-    )
-    return services, quotas, tier_changes
+def _closers(
+    trade: TradeServices,
+    events: EventServices,
+    extensions: Extensions,
+    marketplace: MarketplaceServices,
+) -> list[Callable[[], Awaitable[None]]]:
+    """What holds connections to the outside, to be closed when the app stops."""
+    closers = [trade.providers.close, events.close, extensions.close]
+    if isinstance(marketplace.collector, StripeCollector):
+        closers.append(marketplace.collector.close)
+    if isinstance(marketplace.transfers, StripeTransfers):
+        closers.append(marketplace.transfers.close)
+    return closers
 
 
 def create_app(
@@ -221,7 +173,8 @@ def create_app(
     cipher = load_or_create_keyring(settings.resolved_data_keyring_path, create=settings.is_dev)
     secret = load_or_create_secret(settings.resolved_secret_key_path, create=settings.is_dev)
     cursors = CursorCodec(secret)
-    trade = trade_services(settings, db, cipher, clock)
+    extensions = build_extensions(settings, db, cipher, clock)
+    trade = trade_services(settings, db, cipher, clock, extensions.caller)
     graphql = AgoraGraphQL(
         build_schema(settings),
         graphql_ide="graphiql" if settings.is_dev else None,
@@ -240,7 +193,7 @@ def create_app(
         db,
         OAuthConfig(tokens, refresh_ttl_seconds=settings.refresh_token_ttl_seconds),
         clock,
-        on_install=_installation_activator(clock),
+        on_install=installation_activator(clock),
     )
     consent = ConsentPage(
         oauth,
@@ -260,8 +213,10 @@ def create_app(
     broadcast: Broadcast = (
         RedisBroadcast(redis, settings.redis_prefix) if redis is not None else LocalBroadcast()
     )
-    marketplace, quotas, tier_changes = _marketplace(settings, db, cipher, tokens, clock, redis)
-    collector = marketplace.collector
+    marketplace, quotas, tier_changes = marketplace_services(
+        settings, db, cipher, tokens, clock, redis, extensions
+    )
+    events = event_services(settings, db, cipher, clock)
     policy = OverridingPolicy(quotas, db.reader, clock)
     override_changes = ChangeSignal(
         policy.reload, redis, channel=f"{settings.redis_prefix}limits:overrides-changed"
@@ -282,13 +237,8 @@ def create_app(
             asyncio.create_task(app.state.policy_changes.listen()),
             asyncio.create_task(override_changes.listen()),
             asyncio.create_task(tier_changes.listen()),
+            *_background_loops(settings, trade, events, broadcast),
         ]
-        if isinstance(broadcast, RedisBroadcast):
-            listeners.append(asyncio.create_task(broadcast.run()))
-        if settings.jobs_interval_seconds > 0:
-            listeners.append(
-                asyncio.create_task(run_jobs_forever(trade, settings.jobs_interval_seconds))
-            )
         app.state.services = Services(
             settings=settings,
             db=db,
@@ -307,6 +257,8 @@ def create_app(
             broadcast=broadcast,
             marketplace=marketplace,
             rate_policy=policy,
+            events=events,
+            extensions=extensions,
         )
         try:
             yield
@@ -317,9 +269,8 @@ def create_app(
                     await listener
             if app.state.redis is not None:
                 await app.state.redis.aclose()
-            await trade.providers.close()
-            if isinstance(collector, StripeCollector):
-                await collector.close()
+            for close in _closers(trade, events, extensions, marketplace):
+                await close()
             await db.dispose()
 
     return Starlette(
@@ -331,6 +282,7 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
+            Route("/exports/statements/{statement_id:int}.csv", statement_csv),
             Route("/webhooks/carriers/{code}", carrier_webhook, methods=["POST"]),
         ],
         middleware=[

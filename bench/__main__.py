@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import listing, rbac
+from bench import listing, rbac, settlement
 
 if __name__ == "__main__":
     print("== product listing")
     asyncio.run(listing.main())
     print("\n== RBAC enforcement")
     rbac.main()
+    print("\n== settlement")
+    asyncio.run(settlement.main())

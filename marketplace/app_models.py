@@ -44,6 +44,9 @@ class App(Base):
         ForeignKey("oauth_clients.client_id", ondelete="CASCADE"), unique=True
     )
     sandbox_shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id", ondelete="SET NULL"))
+    # Signs the webhooks Agora sends the app; sealed with the data keyring. None for an app
+    # registered before webhooks existed, until its developer rotates one in.
+    webhook_secret: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[AppStatus] = mapped_column(enum_column(AppStatus, 16), default=AppStatus.ACTIVE)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -84,6 +87,8 @@ class Installation(Base):
     )
     bucket: Mapped[int] = mapped_column(default=0)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The scopes the merchant granted, as the app's code redemption carried them.
+    granted_scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     requested_by: Mapped[str] = mapped_column(String(120), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     activated_at: Mapped[datetime | None]

@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import DomainError, Problem
 from app.identity.models import Shop
 from app.security.clients import (
-    IssuedCredentials,
     client_by_id,
     register_client,
     rotate_client_secret,
@@ -32,9 +31,11 @@ from marketplace.app_models import App
 from marketplace.errors import MarketplaceErrorCode
 from marketplace.models import Partner, PartnerStatus
 from marketplace.tiers import policy_of
+from marketplace.webhook_secrets import new_webhook_secret
 
 __all__ = [
     "AppDraft",
+    "AppSecrets",
     "SandboxSeeder",
     "app_by_id",
     "create_app",
@@ -47,6 +48,16 @@ SandboxSeeder = Callable[[AsyncSession, Shop], Awaitable[None]]
 MAX_REDIRECT_URIS = 10
 _LOCAL = re.compile(r"^http://(127\.0\.0\.1|localhost)(:\d+)?(/.*)?$")
 GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"]
+
+
+@dataclass(frozen=True, slots=True)
+class AppSecrets:
+    """Everything an app authenticates or verifies with, shown once at registration."""
+
+    client_id: str
+    client_secret: str
+    signing_secret: str
+    webhook_secret: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +102,8 @@ async def create_app(
     cipher: FieldCipher,
     draft: AppDraft,
     seed_sandbox: SandboxSeeder,
-) -> tuple[App, IssuedCredentials]:
-    """The app and its credentials (the client secret is shown this once)."""
+) -> tuple[App, AppSecrets]:
+    """The app and its credentials (the secrets are shown this once)."""
     partner = await session.scalar(
         select(Partner).where(Partner.id == draft.partner_id).with_for_update()
     )
@@ -151,15 +162,22 @@ async def create_app(
     session.add(sandbox)
     await session.flush()
     await seed_sandbox(session, sandbox)
+    webhook_secret, sealed = new_webhook_secret(cipher)
     app = App(
         partner_id=partner.id,
         name=draft.name.strip(),
         client_id=credentials.client_id,
         sandbox_shop_id=sandbox.id,
+        webhook_secret=sealed,
     )
     session.add(app)
     await session.flush()
-    return app, credentials
+    return app, AppSecrets(
+        credentials.client_id,
+        credentials.client_secret,
+        credentials.signing_secret,
+        webhook_secret,
+    )
 
 
 async def rotate_credentials(

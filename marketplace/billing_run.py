@@ -28,9 +28,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import case, exists, func, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import dialect_insert
 from app.identity.models import Shop
 from marketplace.app_models import App, Installation, InstallationStatus
 from marketplace.billing_models import Charge, ChargeKind, ChargeStatus, UsageRecord
@@ -235,14 +234,8 @@ async def _insert_new(deps: BillingDeps, rows: Sequence[dict[str, Any]]) -> list
     if not rows:
         return []
     async with deps.db.writer() as session, session.begin():
-        statement = _insert_for(session).values(list(rows))
+        statement = dialect_insert(session, Charge).values(list(rows))
         statement = statement.on_conflict_do_nothing(
             index_elements=[Charge.installation_id, Charge.kind, Charge.period_start]
         ).returning(Charge.id)
         return sorted((await session.execute(statement)).scalars())
-
-
-def _insert_for(session: AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(Charge)

@@ -11,7 +11,7 @@ holds in the shop, so its very next call with any of those tokens is refused.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError
+from app.events.outbox import record_event
+from app.events.topics import Topic
 from app.security.clients import client_by_id
 from app.security.oauth.store import revoke_shop_grants
 from marketplace.app_models import App, Installation, InstallationStatus
@@ -136,10 +138,12 @@ async def activate_installation(
     shop_id: int,
     now: datetime,
     charge: ActivationCharges,
+    scopes: Sequence[str] = (),
 ) -> Installation | None:
     """The app redeemed an authorization code for the shop: its pending installation turns
-    active (one made through the consent page alone is recorded too). Idempotent: an active
-    installation stays as it is and is charged once."""
+    active (one made through the consent page alone is recorded too) with the scopes that
+    code carried. Idempotent: an active installation stays as it is and is charged once; a
+    new grant for it (the app asked again) replaces its scopes."""
     app = await session.scalar(select(App).where(App.client_id == client_id))
     if app is None:
         return None  # a client registered outside the marketplace
@@ -154,6 +158,7 @@ async def activate_installation(
         .limit(1)
     )
     if installation is not None and installation.status is InstallationStatus.ACTIVE:
+        installation.granted_scopes = sorted(set(scopes))
         return installation
     if installation is None:
         installation = Installation(app_id=app.id, shop_id=shop_id, requested_by="oauth")
@@ -162,6 +167,7 @@ async def activate_installation(
         installation.bucket = bucket_of(installation.id)
     installation.status = InstallationStatus.ACTIVE
     installation.activated_at = now
+    installation.granted_scopes = sorted(set(scopes))
     if installation.listing_id is not None:
         await session.execute(
             update(Listing)
@@ -172,7 +178,22 @@ async def activate_installation(
     plan = await session.get(PricingPlan, installation.plan_id) if installation.plan_id else None
     await session.flush()
     await charge(session, installation, plan, now)
+    _record(session, Topic.APPS_INSTALLED, installation, now)
     return installation
+
+
+def _record(session: AsyncSession, topic: Topic, installation: Installation, now: datetime) -> None:
+    record_event(
+        session,
+        topic,
+        installation.shop_id,
+        {
+            "installation_id": installation.id,
+            "app_id": installation.app_id,
+            "scopes": list(installation.granted_scopes),
+        },
+        occurred_at=now,
+    )
 
 
 async def configure_installation(
@@ -211,5 +232,7 @@ async def uninstall(
     app = await session.get(App, installation.app_id)
     assert app is not None
     denied = await revoke_shop_grants(session, app.client_id, shop_id, now)
+    if was_active:
+        _record(session, Topic.APPS_UNINSTALLED, installation, now)
     await session.flush()
     return installation, denied

@@ -12,6 +12,7 @@ from app.security.encryption import FieldCipher
 from app.security.tokens import TokenService
 from marketplace.apps import SandboxSeeder
 from marketplace.collection import ChargeCollector
+from marketplace.transfers import TransferGateway
 
 __all__ = ["MarketplaceServices"]
 
@@ -29,3 +30,5 @@ class MarketplaceServices:
     announce_tier_change: Callable[[], Awaitable[None]]
     public_url: str
     credential_grace: timedelta
+    # Stripe Connect for payouts; None when Stripe is not configured (payouts are refused).
+    transfers: TransferGateway | None = None

@@ -23,16 +23,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError
-from app.idempotency import (
-    MAX_KEY_LENGTH,
-    IdempotencyConflictError,
-    IdempotencyKeyError,
-    run_once,
-)
 from marketplace.app_models import App, Installation, InstallationStatus
 from marketplace.billing_models import UsageRecord
 from marketplace.charges import BillingDeps, period_of, utc_day
 from marketplace.errors import MarketplaceErrorCode
+from marketplace.idempotent import run_keyed
 from marketplace.listing_models import PlanKind, PricingPlan
 
 __all__ = [
@@ -95,26 +90,14 @@ async def record_usage_once(
         return {"usage_record_id": record.id}
 
     request = {"installation": installation_id, "quantity": quantity, "description": description}
-    try:
-        result, replayed = await run_once(
-            services.db.writer,
-            scope=f"usage_record:{caller_client_id}:{installation_id}",
-            key=key,
-            request=request,
-            effect=effect,
-        )
-    except IdempotencyKeyError as exc:
-        raise DomainError.one(
-            MarketplaceErrorCode.INVALID,
-            f"Give an idempotency key of 1 to {MAX_KEY_LENGTH} characters.",
-            "idempotencyKey",
-        ) from exc
-    except IdempotencyConflictError as exc:
-        raise DomainError.one(
-            MarketplaceErrorCode.IDEMPOTENCY_CONFLICT,
-            "This idempotency key was used with different input.",
-            "idempotencyKey",
-        ) from exc
+    result, replayed = await run_keyed(
+        services.db.writer,
+        scope=f"usage_record:{caller_client_id}:{installation_id}",
+        key=key,
+        request=request,
+        effect=effect,
+        conflict="This idempotency key was used with different input.",
+    )
     async with services.db.reader() as session:
         row = (
             await session.execute(

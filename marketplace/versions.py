@@ -19,11 +19,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, Problem
+from app.security.outbound import OutboundPolicy, UrlRefused
 from marketplace.app_models import AppVersion, Installation
 from marketplace.apps import app_by_id
 from marketplace.errors import MarketplaceErrorCode
+from marketplace.models import Partner
+from marketplace.tiers import policy_of
 
 __all__ = [
+    "EXTENSION_POINTS",
+    "EXTENSION_SCOPES",
     "assigned_version",
     "bucket_of",
     "create_version",
@@ -36,8 +41,13 @@ _SEMVER = re.compile(
     r"^(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})"
     r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
 )
-_URL = re.compile(r"^https://[^\s]{1,2000}$")
-EXTENSION_POINTS = ("shipping.rates", "goods.recommendations")
+# Each extension point is called only for an app whose tier may hold the point's scope.
+EXTENSION_SCOPES = {
+    "shipping.rates": "extensions:shipping_rates",
+    "goods.recommendations": "extensions:recommendations",
+}
+EXTENSION_POINTS = tuple(EXTENSION_SCOPES)
+STRICT = OutboundPolicy(allow_loopback=False)
 
 
 def parse_semver(text: str) -> tuple[int, int, int, str] | None:
@@ -58,33 +68,63 @@ def bucket_of(installation_id: int) -> int:
     return int.from_bytes(digest[:4], "big") % 100
 
 
-def _manifest_problems(manifest: dict[str, Any]) -> list[Problem]:
+def _manifest_problems(
+    manifest: dict[str, Any], outbound: OutboundPolicy, allowed_scopes: frozenset[str]
+) -> list[Problem]:
     problems = []
 
-    def bad(message: str, *field: str) -> None:
-        problems.append(Problem(MarketplaceErrorCode.INVALID, message, ("manifest", *field)))
+    def bad(
+        message: str, *field: str, code: MarketplaceErrorCode = MarketplaceErrorCode.INVALID
+    ) -> None:
+        problems.append(Problem(code, message, ("manifest", *field)))
 
-    if not isinstance(manifest.get("app_url"), str) or not _URL.match(manifest["app_url"]):
-        bad("app_url is an https URL.", "appUrl")
-    webhook = manifest.get("webhook_url")
-    if webhook is not None and (not isinstance(webhook, str) or not _URL.match(webhook)):
-        bad("webhook_url is an https URL.", "webhookUrl")
+    def check(
+        url: object, *field: str, code: MarketplaceErrorCode = MarketplaceErrorCode.URL_REFUSED
+    ) -> None:
+        """Webhook and extension URLs are called by Agora: a refusal says so (URL_REFUSED)."""
+        try:
+            outbound.check_url(url)  # type: ignore[arg-type]
+        except UrlRefused as refused:
+            bad(refused.reason, *field, code=code)
+
+    check(manifest.get("app_url"), "appUrl", code=MarketplaceErrorCode.INVALID)
+    if manifest.get("webhook_url") is not None:
+        check(manifest["webhook_url"], "webhookUrl")
     extensions = manifest.get("extensions") or {}
     if not isinstance(extensions, dict):
         bad("extensions maps an extension point to an https URL.", "extensions")
         return problems
     for point, url in extensions.items():
-        if point not in EXTENSION_POINTS or not isinstance(url, str) or not _URL.match(url):
-            bad(f"Extension points are {', '.join(EXTENSION_POINTS)}, each an https URL.", point)
+        if point not in EXTENSION_POINTS:
+            bad(f"Extension points are {', '.join(EXTENSION_POINTS)}.", point)
+        elif EXTENSION_SCOPES[point] not in allowed_scopes:
+            bad(
+                f"Only a strategic partner's app may extend {point}.",
+                point,
+                code=MarketplaceErrorCode.EXTENSION_NOT_ALLOWED,
+            )
+        else:
+            check(url, point)
     return problems
 
 
 async def create_version(
-    session: AsyncSession, app_id: int, version: str, changelog: str, manifest: dict[str, Any]
+    session: AsyncSession,
+    app_id: int,
+    version: str,
+    changelog: str,
+    manifest: dict[str, Any],
+    *,
+    outbound: OutboundPolicy = STRICT,
 ) -> AppVersion:
-    await app_by_id(session, app_id)
+    """``outbound`` decides which endpoint URLs are acceptable (loopback in dev only); an
+    extension needs a tier whose policy allows the extension's core scope (strategic)."""
+    app = await app_by_id(session, app_id)
+    partner = await session.get(Partner, app.partner_id)
+    assert partner is not None
+    allowed = frozenset((await policy_of(session, partner.tier)).allowed_scopes)
     parsed = parse_semver(version)
-    problems = _manifest_problems(manifest)
+    problems = _manifest_problems(manifest, outbound, allowed)
     if parsed is None:
         problems.append(
             Problem(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 # The imports register each module's tables on the shared metadata; nothing else is used.
+import app.events.models
 import app.goods.models
 import app.idempotency
 import app.identity.models
@@ -18,11 +19,13 @@ import app.trade.order_models
 import app.trade.payment_models
 import marketplace.app_models
 import marketplace.billing_models
+import marketplace.extension_models
 import marketplace.ledger_models
 import marketplace.listing_models
 import marketplace.models
 import marketplace.payout_models
 import marketplace.settlement_models
+import marketplace.webhook_models
 from app.db import Base
 
 __all__ = ["metadata"]

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from app.broadcast import Broadcast
 from app.config import Settings
 from app.db import Database
+from app.events.services import EventServices
 from app.identity.models import Shop
 from app.identity.passwords import PasswordHashing
 from app.limits.buckets import BucketStore
@@ -30,6 +31,7 @@ from app.security.tokens import TokenService
 from app.sharedstate import SharedState
 from app.signals import ChangeSignal
 from app.trade.services import TradeServices
+from marketplace.extensions import Extensions
 from marketplace.services import MarketplaceServices
 from schema.errors import ApiErrorCode, api_error
 from schema.loaders import Loaders
@@ -61,6 +63,8 @@ class Services:
     broadcast: Broadcast
     marketplace: MarketplaceServices
     rate_policy: PolicyLookup
+    events: EventServices
+    extensions: Extensions
 
 
 @dataclass

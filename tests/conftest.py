@@ -21,6 +21,7 @@ from tests.support.clock import MutableClock
 from tests.support.databases import fresh_database
 from tests.support.factories import World, make_world
 from tests.support.graphql import GraphQLClient
+from tests.support.receiver import Receiver, running_receiver
 from tests.support.sql import StatementCounter
 
 RUN_ID = uuid.uuid4().hex[:10]
@@ -87,6 +88,8 @@ def settings(var_dir: Path) -> Settings:
         query_cost_restore_rate=100_000,
         # Tests run jobs by hand (run_jobs_once) so that they can assert what one round does.
         jobs_interval_seconds=0,
+        # Likewise the outbox dispatcher (Dispatcher.run_once).
+        dispatcher_interval_seconds=0,
     )
 
 
@@ -154,3 +157,10 @@ async def world(app: Starlette) -> World:
 @pytest.fixture
 async def other_world(app: Starlette) -> World:
     return await make_world(app)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A partner's HTTP server on 127.0.0.1 that records calls and answers as told."""
+    async with running_receiver() as running:
+        yield running

@@ -1,10 +1,15 @@
-"""Warehouses and stock adjustments. Stock never drops below what orders have reserved."""
+"""Warehouses and stock adjustments. Stock never drops below what orders have reserved.
+
+An adjustment may also set the level's low-stock threshold; one that takes available stock
+below it writes ``inventory/below_threshold`` (``app.goods.stock_topics``).
+"""
 
 from __future__ import annotations
 
 import enum
 import re
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +19,7 @@ from app.db import SessionFactory, utcnow
 from app.errors import DomainError, Problem
 from app.goods.errors import GoodsErrorCode
 from app.goods.models import InventoryAdjustment, InventoryLevel, Variant, Warehouse
+from app.goods.stock_topics import FACTS, StockFacts, record_below_threshold
 from app.goods.validation import check_text
 from app.idempotency import (
     MAX_KEY_LENGTH,
@@ -67,6 +73,27 @@ async def create_warehouse(
     return warehouse
 
 
+def _check_change(delta: int, low_stock_threshold: int | None) -> list[Problem]:
+    problems = []
+    if abs(delta) > MAX_DELTA or (delta == 0 and low_stock_threshold is None):
+        problems.append(
+            Problem(
+                GoodsErrorCode.INVALID,
+                "Give a non-zero change of at most 10⁹ (0 only when setting a threshold).",
+                ("input", "delta"),
+            )
+        )
+    if low_stock_threshold is not None and not 0 <= low_stock_threshold <= MAX_DELTA:
+        problems.append(
+            Problem(
+                GoodsErrorCode.INVALID_THRESHOLD,
+                "A low-stock threshold is 0 (no alert) to 10⁹ units.",
+                ("input", "lowStockThreshold"),
+            )
+        )
+    return problems
+
+
 async def adjust_inventory(
     session: AsyncSession,
     shop_id: int,
@@ -76,19 +103,27 @@ async def adjust_inventory(
     delta: int,
     reason: AdjustmentReason,
     actor: str,
+    low_stock_threshold: int | None = None,
 ) -> InventoryAdjustment:
-    """Apply ``delta`` to on-hand stock in one conditional UPDATE.
+    """Apply ``delta`` to on-hand stock (and set the level's low-stock threshold, when given)
+    in one conditional UPDATE.
 
     The condition ``on_hand + delta >= reserved`` sits in the UPDATE itself, so concurrent
-    adjustments and reservations can never push stock under what is promised to orders.
+    adjustments and reservations can never push stock under what is promised to orders. The
+    UPDATE returns the level's values, so whether it fell below its threshold (the new one,
+    when this call sets it) is known without a read; if it did, ``inventory/below_threshold``
+    is written in the same transaction.
     """
-    if delta == 0 or abs(delta) > MAX_DELTA:
-        raise DomainError.one(
-            GoodsErrorCode.INVALID, "Give a non-zero change of at most 10⁹.", "input", "delta"
+    problems = _check_change(delta, low_stock_threshold)
+    if problems:
+        raise DomainError(problems)
+    variant = (
+        await session.execute(
+            select(Variant.sku, Variant.product_id).where(
+                Variant.id == variant_id, Variant.shop_id == shop_id
+            )
         )
-    variant = await session.scalar(
-        select(Variant.id).where(Variant.id == variant_id, Variant.shop_id == shop_id)
-    )
+    ).first()
     warehouse = await session.scalar(
         select(Warehouse.id).where(Warehouse.id == warehouse_id, Warehouse.shop_id == shop_id)
     )
@@ -101,8 +136,11 @@ async def adjust_inventory(
         missing.append(
             Problem(GoodsErrorCode.NOT_FOUND, "No such warehouse.", ("input", "warehouseId"))
         )
-    if missing:
+    if missing or variant is None:
         raise DomainError(missing)
+    changes: dict[str, Any] = {"on_hand": InventoryLevel.on_hand + delta, "updated_at": utcnow()}
+    if low_stock_threshold is not None:
+        changes["low_stock_threshold"] = low_stock_threshold
     applied = (
         await session.execute(
             update(InventoryLevel)
@@ -111,8 +149,8 @@ async def adjust_inventory(
                 InventoryLevel.warehouse_id == warehouse_id,
                 InventoryLevel.on_hand + delta >= InventoryLevel.reserved,
             )
-            .values(on_hand=InventoryLevel.on_hand + delta, updated_at=utcnow())
-            .returning(InventoryLevel.id, InventoryLevel.on_hand)
+            .values(**changes)
+            .returning(*FACTS)
             .execution_options(synchronize_session=False)
         )
     ).first()
@@ -130,6 +168,8 @@ async def adjust_inventory(
                 "delta",
             )
         level = InventoryLevel(variant_id=variant_id, warehouse_id=warehouse_id, on_hand=delta)
+        if low_stock_threshold is not None:
+            level.low_stock_threshold = low_stock_threshold
         try:
             async with session.begin_nested():
                 session.add(level)
@@ -144,10 +184,22 @@ async def adjust_inventory(
                 delta=delta,
                 reason=reason,
                 actor=actor,
+                low_stock_threshold=low_stock_threshold,
             )
+        # A new level only ever gains stock: nothing fell.
         applied_id, on_hand = level.id, level.on_hand
     else:
-        applied_id, on_hand = applied
+        facts = StockFacts(*applied)
+        applied_id, on_hand = facts.level_id, facts.on_hand
+        if facts.crossed(-delta):
+            record_below_threshold(
+                session,
+                shop_id,
+                variant_id=variant_id,
+                product_id=variant.product_id,
+                sku=variant.sku,
+                facts=facts,
+            )
     adjustment = InventoryAdjustment(
         shop_id=shop_id,
         level_id=applied_id,
@@ -171,6 +223,7 @@ async def adjust_inventory_once(
     delta: int,
     reason: AdjustmentReason,
     actor: str,
+    low_stock_threshold: int | None = None,
     on_adjusted: Callable[[AsyncSession, InventoryAdjustment], Awaitable[None]] | None = None,
 ) -> tuple[int, bool]:
     """``adjust_inventory`` under an idempotency key: ``(adjustment id, replayed)``.
@@ -189,12 +242,21 @@ async def adjust_inventory_once(
             delta=delta,
             reason=reason,
             actor=actor,
+            low_stock_threshold=low_stock_threshold,
         )
         if on_adjusted is not None:
             await on_adjusted(session, adjustment)
         return {"adjustment_id": adjustment.id}
 
-    request = {"variant": variant_id, "warehouse": warehouse_id, "delta": delta, "reason": reason}
+    request: dict[str, Any] = {
+        "variant": variant_id,
+        "warehouse": warehouse_id,
+        "delta": delta,
+        "reason": reason,
+    }
+    if low_stock_threshold is not None:
+        # Only when given, so the keys of adjustments made without one keep their fingerprint.
+        request["threshold"] = low_stock_threshold
     try:
         result, replayed = await run_once(
             writer,

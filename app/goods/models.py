@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db import Base, BigId, utcnow
 
 __all__ = [
+    "DEFAULT_LOW_STOCK_THRESHOLD",
     "MAX_IMAGES_PER_PRODUCT",
     "MAX_VARIANTS_PER_PRODUCT",
     "Category",
@@ -40,6 +41,7 @@ __all__ = [
 
 MAX_IMAGES_PER_PRODUCT = 20
 MAX_VARIANTS_PER_PRODUCT = 100
+DEFAULT_LOW_STOCK_THRESHOLD = 5
 
 
 class ProductStatus(enum.StrEnum):
@@ -146,6 +148,7 @@ class InventoryLevel(Base):
         UniqueConstraint("variant_id", "warehouse_id"),
         CheckConstraint("reserved >= 0", name="reserved_not_negative"),
         CheckConstraint("on_hand >= reserved", name="on_hand_covers_reserved"),
+        CheckConstraint("low_stock_threshold >= 0", name="threshold_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -155,6 +158,9 @@ class InventoryLevel(Base):
     )
     on_hand: Mapped[int] = mapped_column(default=0)
     reserved: Mapped[int] = mapped_column(default=0)
+    # inventory/below_threshold fires when available stock (on hand - reserved) falls from at
+    # least this to below it; 0 turns the event off for this level.
+    low_stock_threshold: Mapped[int] = mapped_column(default=DEFAULT_LOW_STOCK_THRESHOLD)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -1,4 +1,8 @@
-"""Products: create (with images and variants in one go), update and archive."""
+"""Products: create (with images and variants in one go), update and archive.
+
+Updating and archiving write ``products/updated`` in the same transaction when something
+changed (``app.goods.product_topics``).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from app.db import utcnow
 from app.errors import DomainError, Problem
 from app.goods.errors import GoodsErrorCode
 from app.goods.models import MAX_IMAGES_PER_PRODUCT, Category, Product, ProductImage, ProductStatus
+from app.goods.product_topics import record_product_updated
 from app.goods.validation import check_handle, check_text, check_url, handle_taken, slugify
 from app.goods.variants import ShopScope, VariantDraft, create_variants
 
@@ -163,7 +168,10 @@ async def create_product(session: AsyncSession, shop: ShopScope, draft: ProductD
     await session.flush()
     session.add_all(_replace_images(product, draft.images))
     if draft.variants:
-        await create_variants(session, shop, product, draft.variants, field=("input", "variants"))
+        # Part of creating the product, not an update of it: no products/updated.
+        await create_variants(
+            session, shop, product, draft.variants, field=("input", "variants"), announce=False
+        )
     await session.flush()
     return product
 
@@ -193,18 +201,27 @@ async def update_product(
         problems += await _check_category(session, shop_id, changes.category_id)
     if problems:
         raise DomainError(problems)
+    updated: list[str] = []
     for name in ("title", "handle", "description", "status", "brand"):
         value = getattr(changes, name)
         if value is not None:
-            setattr(product, name, value.strip() if name in ("title", "brand") else value)
-    if changes.category_id is not None:
-        product.category_id = changes.category_id
-    elif changes.clear_category:
-        product.category_id = None
+            value = value.strip() if name in ("title", "brand") else value
+            if getattr(product, name) != value:
+                updated.append(name)
+            setattr(product, name, value)
+    category = product.category_id if changes.category_id is None else changes.category_id
+    if changes.category_id is None and changes.clear_category:
+        category = None
+    if category != product.category_id:
+        updated.append("category")
+        product.category_id = category
     if changes.images is not None:
+        updated.append("images")
         await session.execute(delete(ProductImage).where(ProductImage.product_id == product.id))
         session.add_all(_replace_images(product, changes.images))
     product.updated_at = utcnow()
+    if updated:
+        record_product_updated(session, product, updated, now=product.updated_at)
     await session.flush()
     return product
 
@@ -215,5 +232,6 @@ async def archive_product(session: AsyncSession, shop_id: int, product_id: int) 
     if product.status != ProductStatus.ARCHIVED:
         product.status = ProductStatus.ARCHIVED
         product.updated_at = utcnow()
+        record_product_updated(session, product, ["status"], now=product.updated_at)
         await session.flush()
     return product

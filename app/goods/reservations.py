@@ -4,13 +4,15 @@ Each warehouse's share is taken with one conditional UPDATE (``on_hand - reserve
 two checkouts can never both take the last unit, whatever isolation level the database runs.
 Allocation takes from the warehouse with the most free stock first, so an order splits across
 as few warehouses as possible; ties go to the older warehouse. A reservation that cannot be
-filled raises, and the caller's transaction rolls back every part already taken.
+filled raises, and the caller's transaction rolls back every part already taken (and with
+it any ``inventory/below_threshold`` event a part wrote: see ``app.goods.stock_topics``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +21,7 @@ from app.db import utcnow
 from app.errors import DomainError
 from app.goods.errors import GoodsErrorCode
 from app.goods.models import InventoryLevel, Variant
+from app.goods.stock_topics import FACTS, StockFacts, record_below_threshold
 
 __all__ = [
     "Allocation",
@@ -50,7 +53,9 @@ async def _free_levels(session: AsyncSession, variant_id: int) -> list[tuple[int
     return [(level_id, warehouse_id, int(units)) for level_id, warehouse_id, units in rows]
 
 
-async def _take(session: AsyncSession, level_id: int, quantity: int) -> bool:
+async def _take(session: AsyncSession, level_id: int, quantity: int) -> StockFacts | None:
+    """Reserve at one level: its values after (to tell whether it fell below its threshold),
+    or None when it has not that much free stock any more."""
     taken = await session.execute(
         update(InventoryLevel)
         .where(
@@ -58,31 +63,54 @@ async def _take(session: AsyncSession, level_id: int, quantity: int) -> bool:
             InventoryLevel.on_hand - InventoryLevel.reserved >= quantity,
         )
         .values(reserved=InventoryLevel.reserved + quantity, updated_at=utcnow())
-        .returning(InventoryLevel.id)
+        .returning(*FACTS)
         .execution_options(synchronize_session=False)
     )
-    return taken.first() is not None
+    row = taken.first()
+    return None if row is None else StockFacts(*row)
 
 
 async def reserve_stock(
-    session: AsyncSession, shop_id: int, variant_id: int, quantity: int
+    session: AsyncSession,
+    shop_id: int,
+    variant_id: int,
+    quantity: int,
+    *,
+    now: datetime | None = None,
 ) -> list[Allocation]:
-    """Reserve ``quantity`` units in the caller's transaction, or raise INSUFFICIENT_STOCK."""
+    """Reserve ``quantity`` units in the caller's transaction, or raise INSUFFICIENT_STOCK.
+    A level this takes below its low-stock threshold writes ``inventory/below_threshold``."""
     if quantity <= 0:
         raise DomainError.one(GoodsErrorCode.INVALID, "Reserve at least one unit.", "quantity")
-    owned = await session.scalar(
-        select(Variant.id).where(Variant.id == variant_id, Variant.shop_id == shop_id)
-    )
+    owned = (
+        await session.execute(
+            select(Variant.sku, Variant.product_id).where(
+                Variant.id == variant_id, Variant.shop_id == shop_id
+            )
+        )
+    ).first()
     if owned is None:
         raise DomainError.one(GoodsErrorCode.NOT_FOUND, "No such variant.", "variantId")
+    sku, product_id = owned
     allocations: list[Allocation] = []
     remaining = quantity
     for _attempt in range(ATTEMPTS):
         for level_id, warehouse_id, free in await _free_levels(session, variant_id):
             take = min(free, remaining)
-            if take > 0 and await _take(session, level_id, take):
+            facts = await _take(session, level_id, take) if take > 0 else None
+            if facts is not None:
                 allocations.append(Allocation(level_id, warehouse_id, take))
                 remaining -= take
+                if facts.crossed(take):
+                    record_below_threshold(
+                        session,
+                        shop_id,
+                        variant_id=variant_id,
+                        product_id=product_id,
+                        sku=sku,
+                        facts=facts,
+                        now=now,
+                    )
             if remaining == 0:
                 return allocations
         if not await _free_levels(session, variant_id):
@@ -112,7 +140,11 @@ async def reserve_at(
     session: AsyncSession, variant_id: int, warehouse_id: int, quantity: int
 ) -> int | None:
     """Reserve ``quantity`` in one given warehouse (one conditional UPDATE): its level's id,
-    or None when that warehouse has not that much free stock."""
+    or None when that warehouse has not that much free stock.
+
+    When that takes the level below its low-stock threshold, ``inventory/below_threshold`` is
+    written; only then is the variant read, for its shop and SKU.
+    """
     taken = await session.execute(
         update(InventoryLevel)
         .where(
@@ -121,10 +153,30 @@ async def reserve_at(
             InventoryLevel.on_hand - InventoryLevel.reserved >= quantity,
         )
         .values(reserved=InventoryLevel.reserved + quantity, updated_at=utcnow())
-        .returning(InventoryLevel.id)
+        .returning(*FACTS)
         .execution_options(synchronize_session=False)
     )
-    return taken.scalar()
+    row = taken.first()
+    if row is None:
+        return None
+    facts = StockFacts(*row)
+    if quantity > 0 and facts.crossed(quantity):
+        variant = (
+            await session.execute(
+                select(Variant.shop_id, Variant.sku, Variant.product_id).where(
+                    Variant.id == variant_id
+                )
+            )
+        ).one()
+        record_below_threshold(
+            session,
+            variant.shop_id,
+            variant_id=variant_id,
+            product_id=variant.product_id,
+            sku=variant.sku,
+            facts=facts,
+        )
+    return facts.level_id
 
 
 async def ship_reserved(session: AsyncSession, level_id: int, quantity: int) -> bool:

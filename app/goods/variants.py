@@ -1,4 +1,8 @@
-"""Variants in bulk: create, update and delete up to a product's limit, all or nothing."""
+"""Variants in bulk: create, update and delete up to a product's limit, all or nothing.
+
+Each bulk change is a change to its product for apps: one ``products/updated`` in the same
+transaction (``app.goods.product_topics``).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from app.db import utcnow
 from app.errors import DomainError, Problem
 from app.goods.errors import GoodsErrorCode
 from app.goods.models import MAX_VARIANTS_PER_PRODUCT, Product, Variant
+from app.goods.product_topics import record_product_updated
 from app.money import MoneyError, parse_amount
 
 __all__ = [
@@ -130,7 +135,10 @@ async def create_variants(
     drafts: Sequence[VariantDraft],
     *,
     field: tuple[str, ...] = ("variants",),
+    announce: bool = True,
 ) -> list[Variant]:
+    """Add ``drafts`` to ``product``, all or nothing; ``announce`` writes ``products/updated``
+    (not when the variants are part of creating the product)."""
     existing = (
         await session.execute(
             select(func.count(), func.coalesce(func.max(Variant.position), -1)).where(
@@ -210,12 +218,30 @@ async def create_variants(
     session.add_all(variants)
     await session.flush()
     await refresh_price_range(session, product)
+    if announce and variants:
+        record_product_updated(
+            session,
+            product,
+            ["variants"],
+            variant_change="created",
+            variant_ids=[v.id for v in variants],
+        )
     return variants
 
 
 async def _product_variants(session: AsyncSession, product_id: int) -> dict[int, Variant]:
     rows = await session.scalars(select(Variant).where(Variant.product_id == product_id))
     return {v.id: v for v in rows}
+
+
+def _state(variant: Variant) -> tuple[object, ...]:
+    return (
+        variant.sku,
+        variant.price_amount,
+        variant.compare_at_amount,
+        tuple(variant.option_values),
+        variant.weight_grams,
+    )
 
 
 async def update_variants(
@@ -227,6 +253,7 @@ async def update_variants(
     field: tuple[str, ...] = ("variants",),
 ) -> list[Variant]:
     variants = await _product_variants(session, product.id)
+    before = {pk: _state(v) for pk, v in variants.items()}
     problems: list[Problem] = []
     for index, change in enumerate(changes):
         path = (*field, str(index))
@@ -285,8 +312,13 @@ async def update_variants(
         )
     if problems:
         raise DomainError(problems)
+    changed = [pk for pk, v in variants.items() if _state(v) != before[pk]]
     await session.flush()
     await refresh_price_range(session, product)
+    if changed:
+        record_product_updated(
+            session, product, ["variants"], variant_change="updated", variant_ids=sorted(changed)
+        )
     return [variants[c.id] for c in changes]
 
 
@@ -308,6 +340,14 @@ async def delete_variants(
         )
     await session.execute(delete(Variant).where(Variant.id.in_(variant_ids)))
     await refresh_price_range(session, product)
+    if variant_ids:
+        record_product_updated(
+            session,
+            product,
+            ["variants"],
+            variant_change="deleted",
+            variant_ids=sorted(set(variant_ids)),
+        )
     return list(variant_ids)
 
 

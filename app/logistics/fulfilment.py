@@ -35,6 +35,7 @@ from app.logistics.shipment_models import (
     ShipmentStatus,
     TrackingEvent,
 )
+from app.logistics.shipment_topics import record_shipment_created
 from app.logistics.tracking import (
     apply_waiting_events,
     earliest_waiting,
@@ -133,6 +134,9 @@ async def _fulfil(
     published.append((shipment, label))
     published += [(shipment, e) for e in await apply_waiting_events(session, shipment, carrier)]
     await sync_order_fulfilment(session, request.order_id)
+    # One event for the new parcel, in the status the carrier's early words already moved it
+    # to: those moves are part of its creation, not updates an app has to catch up with.
+    record_shipment_created(session, shipment, carrier, now=now)
     return shipment.id
 
 

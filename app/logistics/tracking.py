@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import utcnow
 from app.logistics.shipment_models import (
     Carrier,
     CarrierEvent,
@@ -27,6 +28,7 @@ from app.logistics.shipment_models import (
     ShipmentStatus,
     TrackingEvent,
 )
+from app.logistics.shipment_topics import record_shipment_updated
 from app.logistics.status import FINAL, TimelineEvent, replay
 from app.trade.fulfilment import FulfilmentLine, refresh_fulfilment_status, unship_lines
 
@@ -239,7 +241,9 @@ async def receive_carrier_update(
     )
     if shipment is None:
         return Receipt()  # kept for later matching
+    previous = shipment.status
     event, moved, refusal = await _apply(session, shipment, carrier, inbox)
+    record_shipment_updated(session, shipment, carrier, previous, now=utcnow())
     return Receipt(matched=True, applied=moved, refusal=refusal, published=[(shipment, event)])
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, Problem
+from app.events.topics import Topic
 from app.goods.models import Product, ProductStatus, Variant
 from app.goods.reservations import reserve_stock
 from app.idempotency import (
@@ -37,6 +38,7 @@ from app.trade.history import OrderEventKind, record_event
 from app.trade.models import Cart, CartLine
 from app.trade.numbers import next_order_number
 from app.trade.order_models import Order, OrderAllocation, OrderLine, PaymentMethod
+from app.trade.order_topics import record_order_event
 from app.trade.payment_models import Payment
 from app.trade.payment_start import start_payment
 from app.trade.pricing import price_cart
@@ -205,7 +207,9 @@ async def _place(
     held = []
     for index, (line, variant, _) in enumerate(snapshot):
         try:
-            held.append(await reserve_stock(session, request.shop_id, variant.id, line.quantity))
+            held.append(
+                await reserve_stock(session, request.shop_id, variant.id, line.quantity, now=now)
+            )
         except DomainError as refusal:
             raise DomainError.one(
                 TradeErrorCode.INSUFFICIENT_STOCK,
@@ -283,6 +287,7 @@ async def _place(
     )
     # Last, so a refused checkout never burns a number and the counter's lock is brief.
     order.number = await next_order_number(session, request.shop_id)
+    record_order_event(session, Topic.ORDERS_CREATED, order, now=now, lines=lines)
     await session.flush()
     return {"order_id": order.id, "payment_id": payment.id}
 

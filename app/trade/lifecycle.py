@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError
+from app.events.topics import Topic
 from app.trade.allocations import release_order_stock
 from app.trade.errors import TradeErrorCode
 from app.trade.history import OrderEventKind, record_event
@@ -25,6 +26,7 @@ from app.trade.order_models import (
     PaymentMethod,
     PaymentStatus,
 )
+from app.trade.order_topics import record_order_event
 from app.trade.payment_models import Payment, PaymentState
 from app.trade.payment_outcomes import mark_paid
 from app.trade.refund_flow import send_refund
@@ -173,6 +175,7 @@ async def cancel_order(
         data={"released_units": units},
     )
     await session.refresh(order)
+    record_order_event(session, Topic.ORDERS_CANCELLED, order, now=now, reason=reason[:500])
     if order.paid_amount > order.refund_reserved:
         payment = await session.scalar(
             select(Payment)
@@ -229,11 +232,20 @@ async def expire_unpaid_orders(services: TradeServices, *, limit: int = EXPIRY_B
                 update(Order)
                 .where(Order.id == order_id, *_expirable(now))  # type: ignore[arg-type]
                 .values(status=OrderStatus.EXPIRED)
-                .returning(Order.id)
-                .execution_options(synchronize_session=False)
+                .returning(Order)
+                .execution_options(synchronize_session=False, populate_existing=True)
             )
-            if moved.first() is None:
+            order = moved.scalar()
+            if order is None:
                 continue
+            # Expiry is a cancellation by time: apps see orders/cancelled, status EXPIRED.
+            record_order_event(
+                session,
+                Topic.ORDERS_CANCELLED,
+                order,
+                now=now,
+                reason="Unpaid past the payment deadline.",
+            )
             units = await release_order_stock(session, order_id, now)
             await record_event(
                 session,

@@ -7,9 +7,9 @@ burns a number and the counter's row lock is held only until the commit that fol
 
 from __future__ import annotations
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import dialect_insert
 from app.trade.order_models import OrderNumberCounter
 
 __all__ = ["FIRST_ORDER_NUMBER", "next_order_number"]
@@ -18,9 +18,9 @@ FIRST_ORDER_NUMBER = 1001
 
 
 async def next_order_number(session: AsyncSession, shop_id: int) -> int:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(OrderNumberCounter).values(shop_id=shop_id, last_number=FIRST_ORDER_NUMBER)
+    statement = dialect_insert(session, OrderNumberCounter).values(
+        shop_id=shop_id, last_number=FIRST_ORDER_NUMBER
+    )
     statement = statement.on_conflict_do_update(
         index_elements=[OrderNumberCounter.shop_id],
         set_={"last_number": OrderNumberCounter.last_number + 1},

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import utcnow
+from app.events.topics import Topic
 from app.trade.completion import complete_and_record
 from app.trade.history import OrderEventKind, record_event
 from app.trade.order_models import Order, OrderStatus, PaymentStatus
+from app.trade.order_topics import record_order_event
 from app.trade.payment_models import Payment, PaymentState, ProviderEvent
 from app.trade.refunds import reserve_refund
 
@@ -72,14 +76,20 @@ async def _payment_of(session: AsyncSession, outcome: ProviderOutcome) -> Paymen
 
 
 async def mark_paid(
-    session: AsyncSession, order: Order, *, actor: str, manual: bool
+    session: AsyncSession,
+    order: Order,
+    *,
+    actor: str,
+    manual: bool,
+    now: datetime | None = None,
 ) -> OrderStatus | None:
     """UNPAID or FAILED to PAID for the full total: the order's status as the update saw it,
     or None when it was paid already (a no-op).
 
     Staff may mark only an open order paid. A provider's money is recorded whatever the
     status, and the status returned (read by the UPDATE itself, after any concurrent cancel or
-    expiry committed) tells the caller whether it must be given back.
+    expiry committed) tells the caller whether it must be given back. ``orders/paid`` goes to
+    the outbox in the same transaction, built from the row the UPDATE returned.
     """
     conditions = [Order.id == order.id, Order.payment_status.in_(PAYABLE)]
     if manual:
@@ -88,12 +98,14 @@ async def mark_paid(
         update(Order)
         .where(*conditions)
         .values(payment_status=PaymentStatus.PAID, paid_amount=Order.total)
-        .returning(Order.status)
-        .execution_options(synchronize_session=False)
+        .returning(Order)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    status = paid.scalar()
-    if status is None:
+    row = paid.scalar()
+    if row is None:
         return None
+    status = row.status
+    record_order_event(session, Topic.ORDERS_PAID, row, now=now or utcnow())
     await session.execute(
         update(Payment)
         .where(Payment.order_id == order.id, Payment.state != PaymentState.CANCELLED)

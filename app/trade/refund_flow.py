@@ -170,7 +170,9 @@ async def send_refund(services: TradeServices, refund_id: int, *, first: bool) -
             return
         failure = str(error) or "The provider refused the refund."
     async with services.db.writer() as session, session.begin():
-        await settle_refund(session, refund, reference=reference, failure=failure)
+        await settle_refund(
+            session, refund, reference=reference, failure=failure, now=services.clock()
+        )
 
 
 async def retry_pending_refunds(services: TradeServices, *, limit: int = 50) -> int:

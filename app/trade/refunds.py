@@ -21,9 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.errors import DomainError, Problem
+from app.events.topics import Topic
 from app.trade.errors import TradeErrorCode
 from app.trade.history import OrderEventKind, record_event
 from app.trade.order_models import Order, OrderLine, PaymentStatus
+from app.trade.order_topics import money, record_order_event
 from app.trade.payment_models import Payment, Refund, RefundState
 
 __all__ = [
@@ -189,10 +191,16 @@ async def _give_back_lines(session: AsyncSession, lines: list[dict[str, Any]]) -
 
 
 async def settle_refund(
-    session: AsyncSession, refund: Refund, *, reference: str | None, failure: str | None
+    session: AsyncSession,
+    refund: Refund,
+    *,
+    reference: str | None,
+    failure: str | None,
+    now: datetime | None = None,
 ) -> bool:
-    """Record the provider's answer: SUCCEEDED moves the money, FAILED returns the
-    reservation. False when the refund was already settled (by another worker)."""
+    """Record the provider's answer: SUCCEEDED moves the money (and writes ``orders/refunded``
+    to the outbox, once per refund, since only the call that settles it gets here), FAILED
+    returns the reservation. False when the refund was already settled (by another worker)."""
     state = RefundState.FAILED if failure is not None else RefundState.SUCCEEDED
     settled = await session.execute(
         update(Refund)
@@ -219,20 +227,38 @@ async def settle_refund(
             data={"refund": refund.id, "amount": refund.amount},
         )
         return True
+    # The whole row comes back, fresh, for the event; no read of its own.
     totals = await session.execute(
         update(Order)
         .where(Order.id == refund.order_id)
         .values(refunded_amount=Order.refunded_amount + refund.amount)
-        .returning(Order.refunded_amount, Order.paid_amount)
-        .execution_options(synchronize_session=False)
+        .returning(Order)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    refunded, paid = totals.one()
-    status = PaymentStatus.REFUNDED if refunded >= paid else PaymentStatus.PARTIALLY_REFUNDED
-    await session.execute(
-        update(Order)
-        .where(Order.id == refund.order_id, Order.payment_status.in_(REFUNDABLE))
-        .values(payment_status=status)
-        .execution_options(synchronize_session=False)
+    order = totals.scalar_one()
+    status = (
+        PaymentStatus.REFUNDED
+        if order.refunded_amount >= order.paid_amount
+        else PaymentStatus.PARTIALLY_REFUNDED
+    )
+    # RETURNING refreshes ``order`` in place when the status moves (it stays put otherwise).
+    (
+        await session.execute(
+            update(Order)
+            .where(Order.id == refund.order_id, Order.payment_status.in_(REFUNDABLE))
+            .values(payment_status=status)
+            .returning(Order)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+    ).all()
+    record_order_event(
+        session,
+        Topic.ORDERS_REFUNDED,
+        order,
+        now=now or utcnow(),
+        refund_id=refund.id,
+        refund_amount=money(refund.amount, refund.currency),
+        refund_reason=refund.reason,
     )
     await record_event(
         session,

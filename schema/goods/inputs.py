@@ -161,8 +161,14 @@ class WarehouseCreateInput:
 class InventoryAdjustInput:
     variant_id: strawberry.ID
     warehouse_id: strawberry.ID
-    delta: int = strawberry.field(description="Units to add (positive) or remove (negative).")
+    delta: int = strawberry.field(
+        description="Units to add (positive) or remove (negative); 0 only with lowStockThreshold."
+    )
     reason: InventoryAdjustmentReason  # type: ignore[valid-type]
     idempotency_key: str = strawberry.field(
         description="Unique per adjustment; a replay returns the first result."
+    )
+    low_stock_threshold: int | None = strawberry.field(
+        default=None,
+        description="Sets the level's low-stock threshold (0 turns the alert off); left out, kept.",
     )

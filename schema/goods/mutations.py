@@ -292,7 +292,10 @@ class GoodsMutation:
 
     @strawberry.mutation(
         extensions=requires("inventory", "write"),
-        description="Never takes stock below what is reserved. Replays return the first result.",
+        description=(
+            "Never takes stock below what is reserved; may set the low-stock threshold too. "
+            "Replays return the first result."
+        ),
     )
     async def inventory_adjust(
         self, info: Info, input: InventoryAdjustInput
@@ -320,6 +323,7 @@ class GoodsMutation:
                 delta=input.delta,
                 reason=input.reason,
                 actor=principal.subject if principal else "",
+                low_stock_threshold=input.low_stock_threshold,
                 on_adjusted=change_recorder(
                     info,
                     Audit("InventoryAdjustment", row_state(AdjustmentRow), target=attrgetter("id")),

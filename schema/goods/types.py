@@ -14,6 +14,7 @@ from app.goods import models
 from app.goods.errors import GoodsErrorCode
 from app.goods.queries import StockedVariant
 from schema.errors import UserError
+from schema.goods.recommendations import DEFAULT_FIRST, resolve_recommendations
 from schema.money import Money
 from schema.node import Node, encode_id
 from schema.permissions import requires
@@ -110,6 +111,9 @@ class InventoryLevel:
     on_hand: int
     reserved: int
     available: int
+    low_stock_threshold: int = strawberry.field(
+        description="inventory/below_threshold fires when available falls below this; 0: never."
+    )
     warehouse_pk: strawberry.Private[int]
 
     @classmethod
@@ -118,6 +122,7 @@ class InventoryLevel:
             on_hand=row.on_hand,
             reserved=row.reserved,
             available=row.on_hand - row.reserved,
+            low_stock_threshold=row.low_stock_threshold,
             warehouse_pk=row.warehouse_id,
         )
 
@@ -256,6 +261,16 @@ class Product(Node):
         if "available" in self.preloaded:
             return bool(self.preloaded["available"])
         return info.context.loaders.available.load(self.pk)  # type: ignore[no-any-return]
+
+    @strawberry.field(
+        description=(
+            "Products to show beside this one: the shop's recommendations extension when it"
+            " answers in time and in shape, else the same category's newest, then the shop's."
+        )
+    )
+    async def recommendations(self, info: Info, first: int | None = DEFAULT_FIRST) -> list[Product]:
+        shop = info.context.require_shop()
+        return await resolve_recommendations(info, self.pk, shop.id, first)
 
 
 def _images(rows: list[models.ProductImage]) -> list[ProductImage]:

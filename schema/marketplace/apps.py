@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from app.identity.models import Shop
-from app.limits.policy import daily_key
 from app.security.clients import OAuthClient
 from marketplace import apps as app_service
 from marketplace import versions as version_service
@@ -21,6 +20,7 @@ from marketplace.app_models import App as AppRow
 from marketplace.app_models import AppVersion as VersionRow
 from marketplace.quotas import APP_PREFIX
 from schema.auditing import Audit, row_state
+from schema.marketplace.app_types import App, AppVersion, Manifest
 from schema.marketplace.common import (
     MarketplaceError,
     marketplace_errors,
@@ -30,7 +30,6 @@ from schema.marketplace.common import (
     partner_of_version,
     pk_of,
 )
-from schema.node import Node, encode_id
 from schema.permissions import requires
 from schema.transactions import write
 
@@ -38,136 +37,6 @@ __all__ = ["App", "AppMutation", "AppQuery", "AppVersion", "Manifest"]
 
 APP_STATE = row_state(AppRow)
 VERSION_STATE = row_state(VersionRow)
-
-
-@strawberry.type
-class Extension:
-    point: str
-    url: str
-
-
-@strawberry.type(description="Where a version of the app lives and listens.")
-class Manifest:
-    app_url: str
-    webhook_url: str | None
-    extensions: list[Extension]
-
-    @classmethod
-    def of(cls, manifest: dict[str, Any]) -> Manifest:
-        return cls(
-            app_url=manifest.get("app_url", ""),
-            webhook_url=manifest.get("webhook_url"),
-            extensions=[
-                Extension(point=p, url=u)
-                for p, u in sorted((manifest.get("extensions") or {}).items())
-            ],
-        )
-
-
-@strawberry.type
-class AppVersion(Node):
-    version: str
-    changelog: str
-    manifest: Manifest
-    rollout_percent: int
-    created_at: datetime
-
-    @classmethod
-    def of(cls, row: VersionRow) -> AppVersion:
-        return cls(
-            id=encode_id("AppVersion", row.id),
-            version=row.version,
-            changelog=row.changelog,
-            manifest=Manifest.of(row.manifest),
-            rollout_percent=row.rollout_percent,
-            created_at=row.created_at,
-        )
-
-
-@strawberry.type
-class CostBucket:
-    maximum_available: float
-    currently_available: float
-    restore_rate: float
-
-
-@strawberry.type(description="The app's limits at its partner's tier, and what it used.")
-class AppQuota:
-    tier: str
-    rate_per_second: float
-    burst: float
-    daily_limit: int | None
-    used_today: int
-    cost_bucket: CostBucket
-
-
-@strawberry.type
-class App(Node):
-    name: str
-    client_id: str
-    scopes: list[str]
-    redirect_uris: list[str]
-    created_at: datetime
-    pk: strawberry.Private[int]
-    sandbox_pk: strawberry.Private[int | None]
-
-    @classmethod
-    def of(cls, row: AppRow, client: OAuthClient) -> App:
-        return cls(
-            id=encode_id("App", row.id),
-            name=row.name,
-            client_id=row.client_id,
-            scopes=list(client.scopes),
-            redirect_uris=list(client.redirect_uris),
-            created_at=row.created_at,
-            pk=row.id,
-            sandbox_pk=row.sandbox_shop_id,
-        )
-
-    @strawberry.field(description="The sandbox shop's handle: demo data, test charges only.")
-    async def sandbox_shop(self, info: Info) -> str | None:
-        if self.sandbox_pk is None:
-            return None
-        async with info.context.db.reader() as session:
-            return await session.scalar(select(Shop.handle).where(Shop.id == self.sandbox_pk))
-
-    @strawberry.field(description="Newest first.")
-    async def versions(self, info: Info) -> list[AppVersion]:
-        async with info.context.db.reader() as session:
-            rows = await session.scalars(
-                select(VersionRow)
-                .where(VersionRow.app_id == self.pk)
-                .order_by(VersionRow.id.desc())
-            )
-            return [AppVersion.of(row) for row in rows]
-
-    @strawberry.field
-    async def quota(self, info: Info) -> AppQuota:
-        context = info.context
-        subject = f"{APP_PREFIX}{self.client_id}"
-        limits = await context.services.rate_policy.limits_for(subject)
-        buckets = context.services.buckets
-        used = 0
-        if limits.daily_calls is not None:
-            left = await buckets.take(
-                daily_key(subject, context.now()), 0, rate=0, burst=limits.daily_calls
-            )
-            used = int(limits.daily_calls - left.remaining)
-        cost = await buckets.take(
-            f"cost:{limits.tier}:{subject}", 0, rate=limits.cost_restore, burst=limits.cost_max
-        )
-        return AppQuota(
-            tier=limits.tier,
-            rate_per_second=limits.rate,
-            burst=limits.burst,
-            daily_limit=limits.daily_calls,
-            used_today=used,
-            cost_bucket=CostBucket(
-                maximum_available=limits.cost_max,
-                currently_available=cost.remaining,
-                restore_rate=limits.cost_restore,
-            ),
-        )
 
 
 @strawberry.input
@@ -203,6 +72,9 @@ class AppCredentialsPayload:
     app: App | None
     client_secret: str | None = strawberry.field(description="Shown once.")
     signing_secret: str | None = strawberry.field(description="Shown once (appCreate only).")
+    webhook_secret: str | None = strawberry.field(
+        description="Signs the webhooks Agora sends the app. Shown once (appCreate only)."
+    )
     previous_secret_valid_until: datetime | None
     errors: list[MarketplaceError]
 
@@ -228,6 +100,7 @@ class _Created:
     client_secret: str
     signing_secret: str | None = None
     valid_until: datetime | None = None
+    webhook_secret: str | None = None
 
     @property
     def id(self) -> int:
@@ -245,6 +118,7 @@ def _credentials(result: _Created | None, error: Any) -> AppCredentialsPayload:
         app=App.of(result.app, result.client) if result else None,
         client_secret=result.client_secret if result else None,
         signing_secret=result.signing_secret if result else None,
+        webhook_secret=result.webhook_secret if result else None,
         previous_secret_valid_until=result.valid_until if result else None,
         errors=marketplace_errors(error),
     )
@@ -299,7 +173,7 @@ class AppMutation:
             domain="partner",
             partner_of=partner_of_input("partner_id", partner_of_partner),
         ),
-        description="Register an app: returns its client secret and signing secret once.",
+        description="Register an app: returns its client, signing and webhook secrets once.",
     )
     async def app_create(self, info: Info, input: AppCreateInput) -> AppCredentialsPayload | None:
         services = info.context.services.marketplace
@@ -317,7 +191,11 @@ class AppMutation:
                 services.seed_sandbox,
             )
             return _Created(
-                app, await _client(session, app), issued.client_secret, issued.signing_secret
+                app,
+                await _client(session, app),
+                issued.client_secret,
+                issued.signing_secret,
+                webhook_secret=issued.webhook_secret,
             )
 
         audit = Audit("App", APP_STATE, target=lambda created: created.id, domain="partner")
@@ -361,9 +239,16 @@ class AppMutation:
         manifest: ManifestInput,
         changelog: str = "",
     ) -> AppVersionPayload | None:
+        outbound = info.context.services.events.outbound
+
         async def work(session: AsyncSession) -> VersionRow:
             return await version_service.create_version(
-                session, pk_of(app_id, "App", "appId"), version, changelog, manifest.to_dict()
+                session,
+                pk_of(app_id, "App", "appId"),
+                version,
+                changelog,
+                manifest.to_dict(),
+                outbound=outbound,
             )
 
         audit = Audit("AppVersion", VERSION_STATE, target=lambda row: row.id, domain="partner")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from sqlalchemy import select
@@ -32,10 +32,15 @@ from schema.marketplace.common import (
     partner_of_partner,
     pk_of,
 )
+from schema.marketplace.statement_access import finance_or_owner
 from schema.node import Node, encode_id
+from schema.pagination import Connection
 from schema.permissions import requires
 from schema.personal_data import personal_field
 from schema.transactions import write
+
+if TYPE_CHECKING:
+    from schema.marketplace.settlement_types import PartnerEarnings, Statement
 
 __all__ = ["Partner", "PartnerMutation", "PartnerQuery", "TierEnum", "TierPolicy"]
 
@@ -146,6 +151,33 @@ class Partner(Node):
     @personal_field(MaskKind.EMAIL)
     def contact_email(self, info: Info) -> str:
         return partners.contact_email_of(self.row, info.context.services.marketplace.cipher)
+
+    @strawberry.field(
+        description="The partner's statements, newest first: for its owner and finance.",
+        extensions=finance_or_owner(),
+    )
+    async def statements(
+        self,
+        info: Info,
+        currency: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Annotated[Statement, strawberry.lazy("schema.marketplace.settlement_types")]]:
+        from schema.marketplace.settlement import statements_of_partner
+
+        return await statements_of_partner(info, self.pk, currency, first, after)
+
+    @strawberry.field(
+        description="What the partner earned in a month (YYYY-MM in the settlement time zone), "
+        "per currency, from the ledger: for its owner and finance.",
+        extensions=finance_or_owner(),
+    )
+    async def earnings(
+        self, info: Info, period: str
+    ) -> list[Annotated[PartnerEarnings, strawberry.lazy("schema.marketplace.settlement_types")]]:
+        from schema.marketplace.settlement import earnings_of_partner
+
+        return await earnings_of_partner(info, self.pk, period)
 
     @strawberry.field(description="Every tier the partner has held, oldest first.")
     async def tier_history(self, info: Info) -> list[TierChange]:

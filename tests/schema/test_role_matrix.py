@@ -28,7 +28,10 @@ from tests.support.matrix_billing import BILLING_ROWS
 from tests.support.matrix_listings import LISTING_ROWS
 from tests.support.matrix_logistics import LOGISTICS_ROWS
 from tests.support.matrix_marketplace import MARKETPLACE_ROWS
+from tests.support.matrix_payouts import PAYOUT_ROWS
+from tests.support.matrix_settlement import SETTLEMENT_ROWS
 from tests.support.matrix_trade import TRADE_ROWS
+from tests.support.matrix_webhooks import WEBHOOK_ROWS
 
 pytestmark = pytest.mark.anyio
 
@@ -209,7 +212,16 @@ MATRIX: dict[str, Row] = {
     "Query.auditEvents": Row(frozenset({"ops", "community_admin"}), audit_events),
 }
 # Each domain keeps its rows beside its test support; None means everyone, not privileged.
-for _rows in (TRADE_ROWS, LOGISTICS_ROWS, MARKETPLACE_ROWS, LISTING_ROWS, BILLING_ROWS):
+for _rows in (
+    TRADE_ROWS,
+    LOGISTICS_ROWS,
+    MARKETPLACE_ROWS,
+    LISTING_ROWS,
+    BILLING_ROWS,
+    WEBHOOK_ROWS,
+    PAYOUT_ROWS,
+    SETTLEMENT_ROWS,
+):
     for _name, (_allowed, _builder) in _rows.items():
         MATRIX[_name] = (
             Row(EVERYONE, _builder, privileged=False)

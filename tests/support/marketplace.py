@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import update
 
-from app.security.clients import IssuedCredentials
 from app.security.rbac import assign_role, partner_domain
 from marketplace.app_models import App
-from marketplace.apps import AppDraft, create_app
+from marketplace.apps import AppDraft, AppSecrets, create_app
 from marketplace.models import Partner, Tier
 from marketplace.partners import register_partner
 from tests.support.factories import World
@@ -52,7 +51,7 @@ async def member(world: World, partner_id: int, role: str) -> tuple[int, str]:
 
 async def make_app(
     world: World, partner_id: int, scopes: tuple[str, ...] = ("goods:read", "billing:usage")
-) -> tuple[App, IssuedCredentials]:
+) -> tuple[App, AppSecrets]:
     """An app of the partner, with its sandbox shop, through the service."""
     services = world.services
     marketplace = services.marketplace

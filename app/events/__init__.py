@@ -1,0 +1,1 @@
+"""Events: the transactional outbox, webhook deliveries and the dispatcher that sends them."""
