@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 
 from app.cli_billing import billing_cli
+from app.cli_documents import documents_cli
+from app.cli_serve import keys_generate, serve
 from app.cli_settle import settle_cli
 from app.cli_worker import worker
 from app.config import Settings
@@ -19,7 +21,7 @@ cli = typer.Typer(help="Agora: GraphQL BFF and ISV marketplace server.", no_args
 user_cli = typer.Typer(help="Manage users.", no_args_is_help=True)
 schema_cli = typer.Typer(help="The GraphQL schema.", no_args_is_help=True)
 client_cli = typer.Typer(help="Register API clients (ISV apps).", no_args_is_help=True)
-keys_cli = typer.Typer(help="Rotate keys.", no_args_is_help=True)
+keys_cli = typer.Typer(help="Generate (for prod) and rotate keys.", no_args_is_help=True)
 jobs_cli = typer.Typer(
     help="Background jobs (agora serve also runs them in a loop).", no_args_is_help=True
 )
@@ -31,29 +33,10 @@ cli.add_typer(billing_cli, name="billing")
 cli.add_typer(settle_cli, name="settle", help="Create a month's settlement runs.")
 cli.add_typer(schema_cli, name="schema")
 cli.command()(worker)
+cli.command()(serve)
+keys_cli.command("generate")(keys_generate)
+cli.add_typer(documents_cli, name="documents")
 console = Console(stderr=True)
-
-
-@cli.command()
-def serve(
-    host: str | None = typer.Option(None, help="Defaults to AGORA_HOST (127.0.0.1)."),
-    port: int | None = typer.Option(None, help="Defaults to AGORA_PORT (8000)."),
-    workers: int = typer.Option(1, min=1, help="Processes; keep 1 on SQLite."),
-) -> None:
-    """Serve the API (GraphiQL at /graphql in dev)."""
-    import uvicorn
-
-    settings = Settings()
-    console.print(f"Agora on http://{host or settings.host}:{port or settings.port}/graphql")
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        proxy_headers=False,
-        log_level=settings.log_level.lower(),
-    )
 
 
 @cli.command()

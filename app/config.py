@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     log_level: str = "INFO"
     log_json: bool = False
+    slow_operation_ms: int = Field(default=500, ge=0)
+    otel_enabled: bool = False
 
     jwt_private_key_path: Path | None = None
     secret_key_path: Path | None = None
@@ -56,6 +58,8 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(default=512, ge=1)
     rate_limit_fail_open: bool = False
     workers: int = Field(default=1, ge=1)
+    shutdown_grace_seconds: float = Field(default=30.0, gt=0, le=600)
+    require_trusted_documents: bool = False
 
     stripe_api_key: str | None = None
     stripe_api_base: str = "https://api.stripe.com"

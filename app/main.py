@@ -23,9 +23,10 @@ from app.compose_domains import installation_activator, marketplace_services, tr
 from app.compose_events import event_services
 from app.config import Settings
 from app.db import Database
+from app.events.lag import OutboxLag
 from app.events.services import EventServices
 from app.identity.passwords import PasswordHashing
-from app.jobs import run_jobs_forever
+from app.jobs import run_jobs_once
 from app.limits.buckets import (
     BucketStore,
     FallbackBuckets,
@@ -36,6 +37,10 @@ from app.limits.overrides import OverridingPolicy
 from app.limits.shedding import InFlight
 from app.logistics.carriers import carrier_by_code, webhook_secrets
 from app.logs import configure_logging
+from app.loops import Loop
+from app.observability.requests import instrument_engine
+from app.observability.tracing import configure_tracing
+from app.production import check_production
 from app.security.blind_index import IndexedFieldCipher
 from app.security.clients import ClientStatus, client_by_id, signing_secrets
 from app.security.encryption import FieldCipher, load_or_create_keyring
@@ -55,6 +60,7 @@ from app.web.exports import statement_csv
 from app.web.limits import RateLimits
 from app.web.middleware import Authentication, BodyLimit, RequestContext
 from app.web.oauth import oauth_routes
+from app.web.observability import MetricsEndpoint, RequestObservation
 from app.web.routes import healthz, jwks, readyz
 from app.web.stripe_webhook import stripe_webhook
 from marketplace.extensions import Extensions, build_extensions
@@ -86,6 +92,15 @@ def _buckets(settings: Settings, redis: Redis | None) -> BucketStore:
         workers=settings.workers,
         fail_open=settings.rate_limit_fail_open,
     )
+
+
+def _observed(db: Database, settings: Settings) -> Database:
+    """The database, counting SQL statements per request and connections in use; and
+    tracing set up when it is on."""
+    instrument_engine(db.engine)
+    if settings.otel_enabled:
+        configure_tracing()
+    return db
 
 
 def _client_signers(db: Database, cipher: FieldCipher) -> SignerLookup:
@@ -120,19 +135,23 @@ def _carrier_signers(db: Database, cipher: FieldCipher) -> SignerLookup:
 
 
 def _background_loops(
-    settings: Settings, trade: TradeServices, events: EventServices, broadcast: Broadcast
-) -> list[asyncio.Task[None]]:
-    """The Redis broadcast relay, the jobs and the outbox dispatcher (each loop unless its
-    interval is 0: tests drive them by hand)."""
+    settings: Settings, trade: TradeServices, events: EventServices
+) -> list[Loop]:
+    """The jobs and the outbox dispatcher (each unless its interval is 0: tests drive them by
+    hand). They stop between rounds on shutdown (``Loop``), so SIGTERM never cuts one short."""
+
+    async def jobs_round() -> bool:
+        await run_jobs_once(trade)
+        return False  # the jobs run on a fixed interval
+
+    async def dispatch_round() -> bool:
+        return not (await events.dispatcher.run_once()).idle
+
     loops = []
-    if isinstance(broadcast, RedisBroadcast):
-        loops.append(asyncio.create_task(broadcast.run()))
     if settings.jobs_interval_seconds > 0:
-        loops.append(asyncio.create_task(run_jobs_forever(trade, settings.jobs_interval_seconds)))
+        loops.append(Loop("jobs", jobs_round, settings.jobs_interval_seconds))
     if settings.dispatcher_interval_seconds > 0:
-        loops.append(
-            asyncio.create_task(events.dispatcher.run_forever(settings.dispatcher_interval_seconds))
-        )
+        loops.append(Loop("dispatcher", dispatch_round, settings.dispatcher_interval_seconds))
     return loops
 
 
@@ -156,7 +175,7 @@ def create_app(
 ) -> Starlette:
     settings = settings or Settings()
     configure_logging(settings.log_level, json_lines=settings.log_json)
-    db = Database.connect(settings)
+    db = _observed(Database.connect(settings), settings)
     signing_keys = load_or_create_signing_keys(
         settings.resolved_jwt_private_key_path, create=settings.is_dev
     )
@@ -172,6 +191,8 @@ def create_app(
     )
     cipher = load_or_create_keyring(settings.resolved_data_keyring_path, create=settings.is_dev)
     secret = load_or_create_secret(settings.resolved_secret_key_path, create=settings.is_dev)
+    # Prod refuses dev keys, weak secrets and SQLite under several workers (app/production.py).
+    check_production(settings)
     cursors = CursorCodec(secret)
     extensions = build_extensions(settings, db, cipher, clock)
     trade = trade_services(settings, db, cipher, clock, extensions.caller)
@@ -237,8 +258,10 @@ def create_app(
             asyncio.create_task(app.state.policy_changes.listen()),
             asyncio.create_task(override_changes.listen()),
             asyncio.create_task(tier_changes.listen()),
-            *_background_loops(settings, trade, events, broadcast),
         ]
+        if isinstance(broadcast, RedisBroadcast):
+            listeners.append(asyncio.create_task(broadcast.run()))
+        loops = [loop.start() for loop in _background_loops(settings, trade, events)]
         app.state.services = Services(
             settings=settings,
             db=db,
@@ -263,6 +286,8 @@ def create_app(
         try:
             yield
         finally:
+            # Rounds under way finish first (within the grace period); listeners only wait.
+            await asyncio.gather(*(loop.stop(settings.shutdown_grace_seconds) for loop in loops))
             for listener in listeners:
                 listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -276,17 +301,20 @@ def create_app(
     return Starlette(
         routes=[
             Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
+            Route("/sandbox/graphiql", graphql.sandbox_graphiql),
             WebSocketRoute(GRAPHQL_PATH, graphql),
             Route("/.well-known/jwks.json", jwks),
             *oauth_routes(oauth, consent, settings.public_url),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", MetricsEndpoint([OutboxLag(db, clock)]).respond),
             Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
             Route("/exports/statements/{statement_id:int}.csv", statement_csv),
             Route("/webhooks/carriers/{code}", carrier_webhook, methods=["POST"]),
         ],
         middleware=[
             Middleware(RequestContext),
+            Middleware(RequestObservation, slow_operation_ms=settings.slow_operation_ms),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,

@@ -131,6 +131,8 @@ _SEQUENCES = (
 
 @dataclass(slots=True)
 class _Result:
+    """One size's figures: every round is kept, medians are printed."""
+
     size: int
     seed_seconds: float
     settle: list[float] = field(default_factory=list)
@@ -303,7 +305,9 @@ async def _settle(db: Database, size: int, expected: int, result: _Result) -> in
 
 
 async def _forget(db: Database, run_id: int, postgres: bool) -> None:
-    """Remove a run (statements are not ledger: they may go), so the next round starts over."""
+    """Remove a run (statements are not ledger: they may go), so the next round starts over.
+    On PostgreSQL, vacuum what the run touched: its foreign key checks lock-marked every charge
+    row, and each round should find the tables as the first did."""
     async with db.writer() as session, session.begin():
         statements = select(Statement.id).where(Statement.run_id == run_id)
         await session.execute(
@@ -314,10 +318,11 @@ async def _forget(db: Database, run_id: int, postgres: bool) -> None:
     if postgres:
         async with db.engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await autocommit.exec_driver_sql("VACUUM ANALYZE statement_lines, statements")
+            await autocommit.exec_driver_sql("VACUUM ANALYZE charges, statement_lines, statements")
 
 
 async def _measure(template_url: str, scratch: Path, size: int) -> _Result:
+    """One size in a database of its own, so that sizes never share a ledger or a run."""
     postgres = template_url.startswith("postgresql")
     async with fresh_database(template_url, scratch) as url:
         settings = Settings(var_dir=scratch, database_url=url, log_level="WARNING", redis_url=None)
@@ -337,6 +342,7 @@ async def _measure(template_url: str, scratch: Path, size: int) -> _Result:
 
 
 def _report(name: str, results: list[_Result]) -> None:
+    """Medians, and the ratio that matters: time per charge against the smallest size's."""
     baseline = results[0].median / results[0].size
     print(
         f"-- {name}: {PARTNERS} partners, one month of {CURRENCY}, median of {ROUNDS} round(s);"
@@ -380,9 +386,10 @@ def _arguments(argv: Sequence[str]) -> argparse.Namespace:
 
 
 async def main(argv: Sequence[str] = ()) -> None:
+    """Every size on SQLite, then on PostgreSQL when there is one; ``()`` means defaults."""
     args = _arguments(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")] if args.sizes else SIZES
-    databases = {"SQLite": "sqlite+aiosqlite:///unused.db"}
+    databases = {"SQLite": "sqlite+aiosqlite://"}  # fresh_database makes files in scratch
     postgres = _postgres_url(args)
     if postgres:
         databases["PostgreSQL"] = postgres

@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError
+from app.observability.metrics import PAYOUT_DURATION, PAYOUT_FAILURES, timed
 from marketplace.errors import MarketplaceErrorCode
 from marketplace.payout_models import PartnerPayoutAccount, Payout
 from marketplace.payout_records import (
@@ -152,12 +153,14 @@ async def _claim(
             await record_paid(session, owner.id, live[0].id, now)
         elif latest is not None and latest.status is PayoutStatus.PENDING:
             if destination is None:
+                PAYOUT_FAILURES.labels(reason="no_payout_account").inc()
                 await record_failed(session, latest.id, NO_ACCOUNT_REASON, now)
             else:  # unknown outcome and not found: the same attempt, the same key
                 claims.append(_request(latest, destination))
                 statement.payout_status = PayoutStatus.PENDING
         elif destination is None:
             if latest is None or latest.failure_reason != NO_ACCOUNT_REASON:
+                PAYOUT_FAILURES.labels(reason="no_payout_account").inc()
                 await _new_payout(session, statement, latest, now, failure=NO_ACCOUNT_REASON)
             statement.payout_status = PayoutStatus.FAILED
         else:
@@ -214,6 +217,7 @@ async def _transfer(
     try:
         transfer = await gateway.create_transfer(claim)
     except TransferError as error:
+        PAYOUT_FAILURES.labels(reason="declined" if error.answered else "no_answer").inc()
         async with services.db.writer() as session, session.begin():
             if error.answered:
                 await record_failed(session, claim.payout_id, error.reason, services.clock())
@@ -241,6 +245,12 @@ def _problems(statements: Sequence[Statement], payouts: Sequence[Payout]) -> lis
     return problems
 
 
+@timed(
+    PAYOUT_DURATION,
+    PAYOUT_FAILURES,
+    failure_labels={"reason": "error"},
+    refusals=(DomainError,),
+)
 async def pay_run(
     services: MarketplaceServices,
     run_id: int,

@@ -34,6 +34,7 @@ from sqlalchemy.orm import aliased
 from app.db import SessionFactory
 from app.errors import DomainError
 from app.money import CURRENCIES
+from app.observability.metrics import SETTLEMENT_DURATION, SETTLEMENT_FAILURES, timed
 from marketplace.errors import MarketplaceErrorCode
 from marketplace.idempotent import run_keyed
 from marketplace.settlement_models import RunStatus, SettlementRun, Statement
@@ -127,6 +128,7 @@ async def _refuse_conflicts(session: AsyncSession, window: PeriodWindow, currenc
         )
 
 
+@timed(SETTLEMENT_DURATION, SETTLEMENT_FAILURES, labels={"step": "create"}, refusals=(DomainError,))
 async def create_run(
     session: AsyncSession,
     *,
@@ -216,6 +218,9 @@ async def create_run_once(
     return result["run_id"], replayed
 
 
+@timed(
+    SETTLEMENT_DURATION, SETTLEMENT_FAILURES, labels={"step": "approve"}, refusals=(DomainError,)
+)
 async def approve_run(
     session: AsyncSession, run_id: int, *, actor: str, now: datetime
 ) -> SettlementRun:

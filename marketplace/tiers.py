@@ -19,19 +19,23 @@ from marketplace.models import Tier, TierPolicy
 
 __all__ = ["TierPolicyChanges", "all_policies", "policy_of", "update_policy"]
 
+# The names of TierPolicyInput's fields, so that an error points at what the caller sent.
 _API_NAMES = {
-    "rate": "rate",
+    "rate": "ratePerSecond",
     "burst": "burst",
     "daily_calls": "dailyCalls",
-    "cost_max": "costMax",
-    "cost_restore": "costRestore",
+    "cost_max": "costBucketMax",
+    "cost_restore": "costRestorePerSecond",
     "max_apps": "maxApps",
     "share_bps": "shareBps",
     "allowed_scopes": "allowedScopes",
     "listing_boost": "listingBoost",
-    "priority": "priority",
+    "priority": "sheddingPriority",
     "concurrency": "concurrency",
 }
+# Only these may be null (unlimited). The API's input fields are all nullable, so that they
+# can be left out; a null for any other is refused, never stored or compared.
+_NULLABLE = frozenset({"daily_calls", "max_apps"})
 _UNSET = object()
 
 
@@ -69,32 +73,33 @@ async def policy_of(session: AsyncSession, tier: Tier) -> TierPolicy:
     return row
 
 
-def _problems(row: TierPolicy) -> list[Problem]:
-    def problem(name: str, message: str) -> Problem:
-        return Problem(MarketplaceErrorCode.INVALID, message, ("input", _API_NAMES[name]))
+def _problem(name: str, message: str) -> Problem:
+    return Problem(MarketplaceErrorCode.INVALID, message, ("input", _API_NAMES[name]))
 
+
+def _problems(row: TierPolicy) -> list[Problem]:
     found = []
     if not 0 < row.rate <= 100_000:
-        found.append(problem("rate", "A rate is above 0 and at most 100,000/s."))
+        found.append(_problem("rate", "A rate is above 0 and at most 100,000/s."))
     if not 1 <= row.burst <= 1_000_000 or row.burst < row.rate:
-        found.append(problem("burst", "A burst is 1 to 1,000,000 and at least the rate."))
+        found.append(_problem("burst", "A burst is 1 to 1,000,000 and at least the rate."))
     for name in ("daily_calls", "max_apps"):
         value = getattr(row, name)
         if value is not None and not 1 <= value <= 10**9:
-            found.append(problem(name, "Between 1 and 10^9, or null for unlimited."))
+            found.append(_problem(name, "Between 1 and 10^9, or null for unlimited."))
     if not 1 <= row.cost_max <= 10**7 or not 0 < row.cost_restore <= 10**6:
-        found.append(problem("cost_max", "A cost bucket of 1 to 10^7 refilling above 0."))
+        found.append(_problem("cost_max", "A cost bucket of 1 to 10^7 refilling above 0."))
     if not 0 <= row.share_bps <= 10_000:
-        found.append(problem("share_bps", "A share is 0 to 10,000 basis points."))
+        found.append(_problem("share_bps", "A share is 0 to 10,000 basis points."))
     unknown = sorted(set(row.allowed_scopes) - set(SCOPES))
     if unknown:
-        found.append(problem("allowed_scopes", f"Unknown scopes: {', '.join(unknown)}."))
+        found.append(_problem("allowed_scopes", f"Unknown scopes: {', '.join(unknown)}."))
     if not 0 <= row.listing_boost <= 10:
-        found.append(problem("listing_boost", "A boost is 0 to 10."))
+        found.append(_problem("listing_boost", "A boost is 0 to 10."))
     if not 0 <= row.priority <= 2:
-        found.append(problem("priority", "Priority is 0 (shed first) to 2 (shed last)."))
+        found.append(_problem("priority", "Priority is 0 (shed first) to 2 (shed last)."))
     if not 1 <= row.concurrency <= 10_000:
-        found.append(problem("concurrency", "Concurrency is 1 to 10,000."))
+        found.append(_problem("concurrency", "Concurrency is 1 to 10,000."))
     return found
 
 
@@ -102,13 +107,18 @@ async def update_policy(
     session: AsyncSession, tier: Tier, changes: TierPolicyChanges
 ) -> TierPolicy:
     row = await policy_of(session, tier)
+    nulls = []
     for change in fields(changes):
         value = getattr(changes, change.name)
-        if value is not _UNSET:
-            if change.name == "allowed_scopes":
-                value = sorted(set(value))  # type: ignore[call-overload]
-            setattr(row, change.name, value)
-    problems = _problems(row)
+        if value is _UNSET:
+            continue
+        if value is None and change.name not in _NULLABLE:
+            nulls.append(_problem(change.name, "Cannot be null; leave it out to keep it."))
+            continue
+        if change.name == "allowed_scopes":
+            value = sorted(set(value))  # type: ignore[call-overload]
+        setattr(row, change.name, value)
+    problems = nulls + _problems(row)
     if problems:
         raise DomainError(problems)
     await session.flush()

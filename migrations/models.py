@@ -14,6 +14,7 @@ import app.security.audit
 import app.security.clients
 import app.security.oauth.models
 import app.security.rbac
+import app.security.trusted_documents
 import app.trade.models
 import app.trade.order_models
 import app.trade.payment_models

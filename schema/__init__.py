@@ -82,11 +82,16 @@ class AgoraSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """The schema. In prod, validation errors make no "Did you mean ...?" suggestions (they
+    would spell out the schema that introspection keeps to the sandbox)."""
+    settings = settings or Settings()
     return AgoraSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=NODE_TYPES,
-        extensions=build_extensions(settings or Settings()),
-        config=StrawberryConfig(auto_camel_case=True),
+        extensions=build_extensions(settings),
+        config=StrawberryConfig(
+            auto_camel_case=True, disable_field_suggestions=not settings.is_dev
+        ),
     )

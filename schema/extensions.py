@@ -33,6 +33,8 @@ from strawberry.extensions import (
 from app.config import Settings
 from schema.document_limits import document_limits
 from schema.errors import ApiErrorCode
+from schema.introspection import IntrospectionGate
+from schema.observation import OperationMetrics
 from schema.throttling import QueryCost
 
 __all__ = ["DOCUMENT_CACHE_SIZE", "DocumentCache", "ErrorCodes", "build_extensions", "limit_rules"]
@@ -118,9 +120,20 @@ def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
 
 
 def build_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    """Factories: strawberry builds a fresh extension per request from each."""
+    """Factories: strawberry builds a fresh extension per request from each. Tracing, when
+    on, is strawberry's synchronous extension: the async one makes every field a coroutine."""
+    tracing: list[Callable[[], SchemaExtension]] = []
+    if settings.otel_enabled:
+        from strawberry.extensions.tracing import OpenTelemetryExtensionSync
+
+        tracing.append(OpenTelemetryExtensionSync)
+    # Prod refuses introspection outside partner sandboxes (schema.introspection).
+    gate: list[Callable[[], SchemaExtension]] = [] if settings.is_dev else [IntrospectionGate]
     return [
+        OperationMetrics,
+        *tracing,
         ErrorCodes,
+        *gate,
         QueryCost,
         partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
         partial(AddValidationRules, limit_rules(settings)),

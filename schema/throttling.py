@@ -16,6 +16,8 @@ from strawberry.extensions import SchemaExtension
 
 from app.limits.buckets import Decision
 from app.limits.policy import ClientLimits, standard_limits
+from app.observability.metrics import record_rejection
+from app.observability.requests import current_request
 from schema.cost import OperationCost, actual_cost, requested_cost
 from schema.errors import ApiErrorCode, api_error
 
@@ -66,6 +68,7 @@ class QueryCost(SchemaExtension):
         buckets = context.services.buckets
         key = f"cost:{limits.tier}:{_subject(context)}"
         if requested > maximum:
+            record_rejection("cost_exceeded", limits.tier)
             peek = await buckets.take(key, 0, rate=limits.cost_restore, burst=limits.cost_max)
             self.report = self._report(requested, 0, peek)
             execution.result = ExecutionResult(
@@ -85,6 +88,7 @@ class QueryCost(SchemaExtension):
             key, requested, rate=limits.cost_restore, burst=limits.cost_max
         )
         if not charged.allowed:
+            record_rejection("cost_throttled", limits.tier)
             self.report = self._report(requested, 0, charged)
             execution.result = ExecutionResult(
                 data=None,
@@ -134,4 +138,8 @@ class QueryCost(SchemaExtension):
                 burst=limits.cost_max,
             )
             self.report = self._report(0, 0, peek)
+        record = current_request()
+        if record is not None:  # for the access log
+            record.requested_cost = self.report["requestedQueryCost"]
+            record.actual_cost = self.report["actualQueryCost"]
         return {"cost": self.report}

@@ -21,6 +21,7 @@ from tests.support.clock import MutableClock
 from tests.support.databases import fresh_database
 from tests.support.factories import World, make_world
 from tests.support.graphql import GraphQLClient
+from tests.support.ledger import assert_balanced
 from tests.support.receiver import Receiver, running_receiver
 from tests.support.sql import StatementCounter
 
@@ -150,8 +151,12 @@ async def empty_database(settings: Settings) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def world(app: Starlette) -> World:
-    return await make_world(app)
+async def world(app: Starlette) -> AsyncIterator[World]:
+    """A shop of its own. After the test, the ledger guard: no journal transaction anywhere in
+    the ledger may be unbalanced, so a posting rule that breaks the zero sum fails the very
+    scenario that broke it, whatever that test asserted."""
+    yield await make_world(app)
+    await assert_balanced(app.state.services.db)
 
 
 @pytest.fixture

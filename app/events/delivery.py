@@ -35,7 +35,7 @@ from app.events.policy import DeliveryPolicy
 from app.events.ports import PayloadRenderer, SecretLookup
 from app.security.outbound_client import CallFailed, OutboundClient
 
-__all__ = ["Attempt", "Batch", "WebhookSender", "claim_batch", "record_batch"]
+__all__ = ["Attempt", "Batch", "WebhookSender", "claim_batch", "delivery_outcome", "record_batch"]
 
 SIGNING_KEY = "agora"
 _MAX_ERROR = 500
@@ -224,6 +224,13 @@ def _next_state(attempt: Attempt, now: datetime, policy: DeliveryPolicy) -> dict
     else:
         state["next_attempt_at"] = retry_at
     return state
+
+
+def delivery_outcome(attempt: Attempt, now: datetime, policy: DeliveryPolicy) -> str:
+    """What a tried attempt left its delivery as, for the metrics: delivered, retrying (still
+    pending) or dead; by the same rule ``record_batch`` writes."""
+    status = _next_state(attempt, now, policy)["status"]
+    return "retrying" if status is DeliveryStatus.PENDING else str(status)
 
 
 async def record_batch(

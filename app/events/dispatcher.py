@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.db import Database
-from app.events.delivery import WebhookSender, claim_batch, record_batch
+from app.events.delivery import WebhookSender, claim_batch, delivery_outcome, record_batch
 from app.events.policy import DeliveryPolicy
 from app.events.ports import Router
 from app.events.routing import route_pending
+from app.observability.metrics import WEBHOOK_DELIVERIES
 
 __all__ = ["DispatchReport", "Dispatcher"]
 
@@ -78,9 +79,12 @@ class Dispatcher:
         if batch is None:
             return DispatchReport()
         attempts = await self._sender.attempt_batch(batch)
+        now = self._clock()
         async with self._db.writer() as session, session.begin():
-            await record_batch(session, batch, attempts, self._clock(), self._policy)
+            await record_batch(session, batch, attempts, now, self._policy)
         tried = [a for a in attempts if a.ok is not None]
+        for attempt in tried:
+            WEBHOOK_DELIVERIES.labels(delivery_outcome(attempt, now, self._policy)).inc()
         delivered = sum(1 for a in tried if a.ok)
         return DispatchReport(
             attempted=len(tried), delivered=delivered, failed=len(tried) - delivered

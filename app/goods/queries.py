@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Row, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.goods.models import (
@@ -21,24 +21,44 @@ from app.goods.models import (
 
 __all__ = [
     "StockedVariant",
+    "VariantColumns",
     "availability_by_product",
     "categories_by_id",
     "categories_by_parent",
+    "category_rows_by_id",
+    "image_rows_by_product",
     "images_by_product",
     "inventory_levels_by_variant",
     "products_by_id",
     "root_categories",
+    "stocked_variant_rows_by_product",
     "stocked_variants_by_id",
     "stocked_variants_by_product",
     "warehouses_by_id",
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class StockedVariant:
-    """A variant with its sellable quantity (on hand minus reserved, over all warehouses)."""
+class VariantColumns(Protocol):
+    """What readers of a variant use: an ORM ``Variant``, or a Core row of these columns."""
 
-    variant: Variant
+    id: int
+    product_id: int
+    sku: str
+    option_values: list[str]
+    price_amount: int
+    compare_at_amount: int | None
+    currency: str
+    weight_grams: int
+
+
+class StockedVariant(NamedTuple):
+    """A variant with its sellable quantity (on hand minus reserved, over all warehouses).
+
+    A named tuple rather than a frozen dataclass: as immutable, and built in C, which counts on
+    a listing that makes hundreds of them per request.
+    """
+
+    variant: VariantColumns
     quantity_available: int
 
 
@@ -172,4 +192,63 @@ async def inventory_levels_by_variant(
     grouped: dict[int, list[InventoryLevel]] = defaultdict(list)
     for level in rows:
         grouped[level.variant_id].append(level)
+    return grouped
+
+
+# Read-only listing path: plain Core rows of the columns the schema shows. A page of products
+# brings hundreds of images and variants; as rows they skip the ORM's identity map and
+# per-instance state, which on a 50-product listing is a good part of the database time.
+_VARIANT_COLUMNS = (
+    Variant.id,
+    Variant.product_id,
+    Variant.sku,
+    Variant.option_values,
+    Variant.price_amount,
+    Variant.compare_at_amount,
+    Variant.currency,
+    Variant.weight_grams,
+)
+
+
+async def category_rows_by_id(
+    session: AsyncSession, shop_id: int, ids: Sequence[int]
+) -> dict[int, Row[Any]]:
+    """``categories_by_id`` as rows: id, handle, name and parent_id."""
+    rows = await session.execute(
+        select(Category.id, Category.handle, Category.name, Category.parent_id).where(
+            Category.shop_id == shop_id, Category.id.in_(ids)
+        )
+    )
+    return {row.id: row for row in rows}
+
+
+async def image_rows_by_product(
+    session: AsyncSession, product_ids: Sequence[int]
+) -> dict[int, list[Row[Any]]]:
+    """``images_by_product`` as rows: url, alt_text and position, in position order."""
+    rows = await session.execute(
+        select(
+            ProductImage.product_id, ProductImage.url, ProductImage.alt_text, ProductImage.position
+        )
+        .where(ProductImage.product_id.in_(product_ids))
+        .order_by(ProductImage.product_id, ProductImage.position)
+    )
+    grouped: dict[int, list[Row[Any]]] = defaultdict(list)
+    for image in rows:
+        grouped[image.product_id].append(image)
+    return grouped
+
+
+async def stocked_variant_rows_by_product(
+    session: AsyncSession, product_ids: Sequence[int]
+) -> dict[int, list[StockedVariant]]:
+    """``stocked_variants_by_product`` with each variant a row of ``VariantColumns``."""
+    rows = await session.execute(
+        select(*_VARIANT_COLUMNS, sellable().label("sellable"))  # type: ignore[call-overload]
+        .where(Variant.product_id.in_(product_ids))
+        .order_by(Variant.product_id, Variant.position, Variant.id)
+    )
+    grouped: dict[int, list[StockedVariant]] = defaultdict(list)
+    for row in rows:
+        grouped[row.product_id].append(StockedVariant(row, int(row.sellable)))
     return grouped

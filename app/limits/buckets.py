@@ -20,6 +20,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.observability.metrics import RATE_LIMIT_FALLBACK, RATE_LIMIT_FALLBACK_DECISIONS
+
 __all__ = ["BucketStore", "Decision", "FallbackBuckets", "MemoryBuckets", "RedisBuckets"]
 
 log = logging.getLogger("agora.limits")
@@ -149,6 +151,8 @@ class FallbackBuckets:
                     extra={"fail_open": self._fail_open, "workers": self._workers},
                 )
                 self._degraded = True
+                RATE_LIMIT_FALLBACK.set(1)
+            RATE_LIMIT_FALLBACK_DECISIONS.inc()
             if self._fail_open:
                 return Decision(True, burst, 0.0, burst, rate)
             share = self._workers
@@ -156,4 +160,5 @@ class FallbackBuckets:
         if self._degraded:
             log.warning("Redis reachable again: rate limits are shared once more")
             self._degraded = False
+            RATE_LIMIT_FALLBACK.set(0)
         return decision

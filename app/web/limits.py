@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.limits.buckets import BucketStore, Decision
 from app.limits.policy import ClientLimits, PolicyLookup, daily_key
 from app.limits.shedding import InFlight, Refusal
+from app.observability.metrics import record_rejection
 from app.web.responses import send_error
 
 __all__ = ["RateLimits", "subject_of"]
@@ -63,6 +64,7 @@ class RateLimits:
     async def _refused_by_quota(self, subject: str, limits: ClientLimits, send: Send) -> bool:
         """Suspension and the daily quota, checked before the per-second bucket."""
         if limits.suspended:
+            record_rejection("suspended", limits.tier)
             await send_error(send, 403, "PARTNER_SUSPENDED", "This app's partner is suspended.")
             return True
         if limits.daily_calls is None:
@@ -73,6 +75,7 @@ class RateLimits:
         )
         if counted.allowed:
             return False
+        record_rejection("daily_quota", limits.tier)
         await send_error(
             send,
             429,
@@ -97,6 +100,10 @@ class RateLimits:
             status, code = (
                 (503, "OVERLOADED") if refusal.reason == "overloaded" else (429, "THROTTLED")
             )
+            # "overloaded": shed; otherwise the caller's own concurrency cap.
+            record_rejection(
+                "shed" if refusal.reason == "overloaded" else "concurrency", limits.tier
+            )
             await send_error(
                 send,
                 status,
@@ -111,6 +118,7 @@ class RateLimits:
             )
             headers = _headers(decision)
             if not decision.allowed:
+                record_rejection("rate_limit", limits.tier)
                 retry = (
                     max(1, math.ceil(decision.retry_after))
                     if math.isfinite(decision.retry_after)

@@ -20,7 +20,7 @@ from app.goods.search import (
 )
 from app.money import MoneyError, parse_amount
 from schema.errors import ApiErrorCode, api_error
-from schema.goods.preload import preload_relations
+from schema.goods.preload import preload_relations, selected_on_object
 from schema.goods.types import Category, Product, ProductStatus, Warehouse
 from schema.node import parse_id
 from schema.pagination import MAX_TOTAL_COUNT, Connection, connection, page_request
@@ -133,7 +133,11 @@ class GoodsQuery:
             query = query.where(ProductRow.status == ProductStatus.ACTIVE)
         async with info.context.db.reader() as session:
             row = await session.scalar(query)
-        return Product.of(row, info.context.require_shop().currency) if row else None
+            if row is None:
+                return None
+            # Its relations on the same session: one checkout, not one per loader.
+            (preloaded,) = await preload_relations(info, [row], session, selected_on_object(info))
+        return Product.of(row, info.context.require_shop().currency, preloaded)
 
     @strawberry.field(description="Products, keyset-paginated: first/after or last/before.")
     async def products(
@@ -159,6 +163,7 @@ class GoodsQuery:
             page = await search_products(
                 session, shop.id, spec, order, request, include_unpublished=unpublished
             )
+            preloaded = iter(await preload_relations(info, page.rows, session))
 
         async def total() -> int:
             async with context.db.reader() as session:
@@ -166,7 +171,6 @@ class GoodsQuery:
                     session, shop.id, spec, include_unpublished=unpublished, cap=MAX_TOTAL_COUNT
                 )
 
-        preloaded = iter(await preload_relations(info, page.rows))
         return connection(
             context.services.cursors,
             order,

@@ -4,7 +4,9 @@ resolve through the request's loaders."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated, Any
 
 import strawberry
@@ -151,9 +153,9 @@ class ProductVariant(Node):
         return cls(
             id=encode_id("ProductVariant", row.id),
             sku=row.sku,
-            price=Money.of(row.price_amount, row.currency),
+            price=_money(row.price_amount, row.currency),
             compare_at_price=(
-                Money.of(row.compare_at_amount, row.currency)
+                _money(row.compare_at_amount, row.currency)
                 if row.compare_at_amount is not None
                 else None
             ),
@@ -212,7 +214,7 @@ class Product(Node):
         price_range = None
         if row.price_min is not None and row.price_max is not None:
             price_range = PriceRange(
-                min=Money.of(row.price_min, currency), max=Money.of(row.price_max, currency)
+                min=_money(row.price_min, currency), max=_money(row.price_max, currency)
             )
         return cls(
             id=encode_id("Product", row.id),
@@ -273,7 +275,19 @@ class Product(Node):
         return await resolve_recommendations(info, self.pk, shop.id, first)
 
 
-def _images(rows: list[models.ProductImage]) -> list[ProductImage]:
+@lru_cache(maxsize=4096)
+def _amount(minor_units: int, currency: str) -> str:
+    """The decimal string of an amount, cached: a listing formats hundreds of prices through
+    ``Decimal`` per request, and a catalog has far fewer distinct prices than that."""
+    return Money.of(minor_units, currency).amount
+
+
+def _money(minor_units: int, currency: str) -> Money:
+    """``Money.of``, with the formatting cached; a fresh object each time, never shared."""
+    return Money(amount=_amount(minor_units, currency), currency_code=currency)
+
+
+def _images(rows: Sequence[Any]) -> list[ProductImage]:
     return [ProductImage(url=r.url, alt_text=r.alt_text, position=r.position) for r in rows]
 
 
