@@ -20,13 +20,13 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from app.config import Settings
 from app.events.models import DeliveryStatus, WebhookDelivery
 from app.events.outbox import record_event
 from app.events.topics import Topic
 from app.main import create_app
 from app.migrate import sync_policy, upgrade
 from app.security.outbound import OutboundPolicy
+from bench.settings import bench_settings
 from marketplace.app_models import Installation, InstallationStatus
 from marketplace.versions import create_version
 from marketplace.webhooks import SubscriptionRequest, create_subscription
@@ -141,18 +141,8 @@ async def _run(world: World, receiver: Receiver) -> tuple[list[float], list[floa
 
 async def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
-        settings = Settings(
-            var_dir=Path(scratch),
-            # Its own database, whatever AGORA_DATABASE_URL names.
-            database_url=f"sqlite+aiosqlite:///{scratch}/bench.db",
-            log_level="WARNING",
-            password_hash_time_cost=1,
-            password_hash_memory_kib=8,
-            redis_url=None,
-            # The bench drives the dispatcher itself.
-            dispatcher_interval_seconds=0,
-            jobs_interval_seconds=0,
-        )
+        # The bench drives the dispatcher itself (the settings turn its loop off).
+        settings = bench_settings(Path(scratch), f"sqlite+aiosqlite:///{scratch}/bench.db")
         url = settings.resolved_database_url
         await asyncio.to_thread(upgrade, url)
         await sync_policy(settings, url)

@@ -27,6 +27,7 @@ from app.config import Settings
 from app.main import create_app
 from app.migrate import sync_policy, upgrade
 from app.seed import SeedReport, seed_demo
+from bench.settings import UNLIMITED, bench_settings
 
 __all__ = ["ROLES", "Callers", "CrashLog", "fuzz_settings", "prepared_database", "running_server"]
 
@@ -50,24 +51,12 @@ def fuzz_settings(scratch: Path) -> Settings:
     """Limits that throttle (rate, cost budget, cost per query) are raised so that they never
     hide a crash behind THROTTLED; the document limits (tokens, depth, aliases) stay as
     shipped, since refusing a document with a clear code is part of what is under test."""
-    return Settings(
-        var_dir=scratch,
-        # Its own database, whatever AGORA_DATABASE_URL names: the demo shop must be alone.
-        database_url=f"sqlite+aiosqlite:///{scratch}/fuzz.db",
-        redis_url=None,
-        log_level="WARNING",
-        password_hash_time_cost=1,
-        password_hash_memory_kib=8,
+    return bench_settings(
+        scratch,
+        f"sqlite+aiosqlite:///{scratch}/fuzz.db",
         access_token_ttl_seconds=3600,
-        rate_limit_rate=1e9,
-        rate_limit_burst=1_000_000_000,
-        query_cost_bucket_max=1_000_000_000,
-        query_cost_restore_rate=1e9,
-        max_query_cost=1_000_000_000,
+        max_query_cost=UNLIMITED,
         login_max_failures=1_000_000,
-        # No background loops: nothing should call out while the fuzzer runs.
-        jobs_interval_seconds=0,
-        dispatcher_interval_seconds=0,
     )
 
 

@@ -37,8 +37,9 @@ import httpx
 from app.config import Settings
 from app.migrate import sync_policy, upgrade
 from app.seed import DEMO_HANDLE, seed_demo
+from bench.settings import bench_settings
 
-__all__ = ["DETAIL", "LISTING", "bench_settings", "ensure_wrk", "main", "parse_wrk", "prepare"]
+__all__ = ["DETAIL", "LISTING", "ensure_wrk", "main", "parse_wrk", "prepare"]
 
 PRODUCTS = 5000
 DURATION_S = 10
@@ -89,27 +90,6 @@ def ensure_wrk() -> str | None:
         quietly("update", "-qq")
         quietly("install", "-y", "-qq", "wrk")
     return shutil.which("wrk")
-
-
-def bench_settings(var_dir: Path, database_url: str) -> Settings:
-    """Dev settings whose limits stay out of the way: the bench measures the request path."""
-    return Settings(
-        environment="dev",
-        var_dir=var_dir,
-        database_url=database_url,
-        log_level="WARNING",
-        password_hash_time_cost=1,
-        password_hash_memory_kib=8,
-        rate_limit_rate=1e9,
-        rate_limit_burst=1_000_000_000,
-        query_cost_bucket_max=1_000_000_000,
-        query_cost_restore_rate=1e9,
-        concurrency_per_principal=1024,
-        redis_url=None,
-        # Background loops would add their own queries to the measurement.
-        jobs_interval_seconds=0,
-        dispatcher_interval_seconds=0,
-    )
 
 
 def _environment(settings: Settings) -> dict[str, str]:

@@ -15,10 +15,10 @@ from typing import Any
 
 import httpx
 
-from app.config import Settings
 from app.main import create_app
 from app.migrate import sync_policy, upgrade
 from app.seed import seed_demo
+from bench.settings import bench_settings
 
 PRODUCTS = 1500
 ROUNDS = 15
@@ -70,20 +70,8 @@ async def _run(http: httpx.AsyncClient) -> list[tuple[str, float, float]]:
 
 async def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
-        settings = Settings(
-            var_dir=Path(scratch),
-            # Its own database, whatever AGORA_DATABASE_URL names: the demo shop must be alone.
-            database_url=f"sqlite+aiosqlite:///{scratch}/bench.db",
-            log_level="WARNING",
-            password_hash_time_cost=1,
-            password_hash_memory_kib=8,
-            # Measure the listing, not the limits in front of it.
-            rate_limit_rate=1e9,
-            rate_limit_burst=1_000_000_000,
-            query_cost_bucket_max=1_000_000_000,
-            query_cost_restore_rate=1e9,
-            redis_url=None,
-        )
+        # Its own database: the demo shop must be alone.
+        settings = bench_settings(Path(scratch), f"sqlite+aiosqlite:///{scratch}/bench.db")
         url = settings.resolved_database_url
         await asyncio.to_thread(upgrade, url)
         await sync_policy(settings, url)

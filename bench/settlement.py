@@ -34,11 +34,11 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
 from app.db import Database
 from app.identity.models import Shop
 from app.migrate import upgrade
 from app.security.clients import OAuthClient
+from bench.settings import bench_settings
 from marketplace.app_models import App, Installation, InstallationStatus
 from marketplace.billing_models import ChargeKind, ChargeStatus
 from marketplace.ledger import account, split_charge
@@ -325,7 +325,7 @@ async def _measure(template_url: str, scratch: Path, size: int) -> _Result:
     """One size in a database of its own, so that sizes never share a ledger or a run."""
     postgres = template_url.startswith("postgresql")
     async with fresh_database(template_url, scratch) as url:
-        settings = Settings(var_dir=scratch, database_url=url, log_level="WARNING", redis_url=None)
+        settings = bench_settings(scratch, url)
         await asyncio.to_thread(upgrade, url)
         db = Database.connect(settings, url)
         try:

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from bench import graphql_load
+from bench.settings import bench_settings
 
 
 @pytest.mark.anyio
 async def test_floor_answers_the_same_data_as_the_graphql_listing(tmp_path: Path) -> None:
-    settings = graphql_load.bench_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/floor.db")
+    settings = bench_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/floor.db")
     await graphql_load.prepare(settings, 70)  # more than a page of active products
 
     graphql, floor = await graphql_load.answers(settings)
