@@ -29,7 +29,7 @@ from schema.marketplace.common import (
     partner_of_partner,
     pk_of,
 )
-from schema.marketplace.partners import TierEnum
+from schema.marketplace.partner_types import TierEnum
 from schema.money import Money
 from schema.node import decode_id, encode_id
 from schema.pagination import Connection, connection, page_request

@@ -21,7 +21,7 @@ from marketplace import listing_reads as reads
 from marketplace.models import Partner
 from marketplace.ranking import ListingSort, PricingFilter, bayesian_rating
 from schema.loaders import bulk_loader
-from schema.marketplace.partners import TierEnum
+from schema.marketplace.partner_types import TierEnum
 from schema.money import Money
 from schema.node import Node, encode_id
 

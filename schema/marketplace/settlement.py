@@ -33,7 +33,7 @@ from schema.marketplace.common import (
     pk_of,
 )
 from schema.marketplace.ledger import LedgerMutation, LedgerQuery
-from schema.marketplace.partners import TierEnum
+from schema.marketplace.partner_types import TierEnum
 from schema.marketplace.settlement_types import PartnerEarnings, SettlementRun, Statement
 from schema.marketplace.statement_access import finance_or_owner
 from schema.money import Money

@@ -24,7 +24,7 @@ from marketplace.settlement_models import Statement as StatementRow
 from marketplace.settlement_models import StatementLine as LineRow
 from marketplace.statement_hash import verify_chain
 from schema.loaders import bulk_loader
-from schema.marketplace.partners import Partner
+from schema.marketplace.partner_types import Partner
 from schema.money import Money
 from schema.node import encode_id
 from schema.pagination import Connection, connection, page_request
