@@ -19,7 +19,7 @@ from rich.console import Console
 
 from app.config import Settings
 
-__all__ = ["keys_generate", "serve"]
+__all__ = ["keys_generate", "refuse_unready_production", "serve"]
 
 console = Console(stderr=True)
 
@@ -36,16 +36,9 @@ def serve(
     """Serve the API (GraphiQL at /graphql in dev, /sandbox/graphiql always)."""
     import uvicorn
 
-    from app.production import production_problems
-
     settings = Settings()
     processes = workers or settings.workers
-    problems = production_problems(settings, workers=processes)
-    if problems:
-        console.print("Refusing to start in prod:", style="red", soft_wrap=True)
-        for problem in problems:
-            console.print(f"- {problem}", style="red", markup=False, soft_wrap=True)
-        raise typer.Exit(2)
+    refuse_unready_production(settings, processes)
     if processes > 1 and settings.resolved_database_url.startswith("sqlite"):
         console.print(
             f"[yellow]dev: {processes} workers on one SQLite file; fine for trying, "
@@ -84,3 +77,16 @@ def keys_generate(
 
     for variable, path in provision_keys(directory).items():
         typer.echo(f"{variable}={path.resolve()}")
+
+
+def refuse_unready_production(settings: Settings, processes: int) -> None:
+    """Exit 2, listing every problem, when prod settings must not run (``app.production``):
+    ``serve`` and ``worker`` both start nothing on dev keys or weak secrets."""
+    from app.production import production_problems
+
+    problems = production_problems(settings, workers=processes)
+    if problems:
+        console.print("Refusing to start in prod:", style="red", soft_wrap=True)
+        for problem in problems:
+            console.print(f"- {problem}", style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(2)

@@ -32,6 +32,7 @@ def worker(
     ),
 ) -> None:
     """Deliver webhooks from the outbox and run the background jobs until stopped."""
+    from app.cli_serve import refuse_unready_production
     from app.compose_domains import trade_services
     from app.compose_events import event_services
     from app.db import Database
@@ -40,6 +41,7 @@ def worker(
     from app.security.encryption import load_or_create_keyring
 
     settings = Settings()
+    refuse_unready_production(settings, 1)
     configure_logging(settings.log_level, json_lines=settings.log_json)
 
     async def run() -> None:

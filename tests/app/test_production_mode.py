@@ -141,6 +141,22 @@ def test_serve_refuses_dev_keys_with_exit_2(
     assert result.output.count("is a dev key") == 3
 
 
+def test_worker_refuses_dev_keys_with_exit_2(
+    prod_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The worker reads the same keys (the keyring decrypts webhook secrets): same refusal.
+    keys = _dev_keys(prod_env / "keys")
+    for variable, name in (
+        ("AGORA_JWT_PRIVATE_KEY_PATH", "jwt-signing.jwk.json"),
+        ("AGORA_SECRET_KEY_PATH", "secret.key"),
+        ("AGORA_DATA_KEYRING_PATH", "data-keyring.json"),
+    ):
+        monkeypatch.setenv(variable, str(keys / name))
+    result = CliRunner().invoke(cli, ["worker", "--once"])
+    assert result.exit_code == 2
+    assert result.output.count("is a dev key") == 3
+
+
 def test_serve_refuses_sqlite_with_two_workers(
     prod_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
