@@ -17,6 +17,7 @@ too: the restriction is on what runs, not on how it is spelled.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -30,7 +31,7 @@ from app.security.principal import Principal
 from app.security.trusted_documents import DocumentLookup, document_hash, parse_document_id
 from schema.errors import ApiErrorCode
 
-__all__ = ["DocumentRefusal", "is_restricted", "resolve_trusted"]
+__all__ = ["DocumentRefusal", "is_restricted", "resolve_trusted", "trusted_text"]
 
 
 class DocumentRefusal(HTTPException):
@@ -59,24 +60,18 @@ def _named_id(body: dict[str, Any]) -> str | None:
     return named
 
 
-async def resolve_trusted(
-    request: Request,
-    data: GraphQLRequestData,
-    *,
-    settings: Settings,
-    principal: Principal | None,
-    lookup: DocumentLookup,
-) -> GraphQLRequestData:
-    """``data`` with the text of the document it names, or refused (``DocumentRefusal``)."""
-    restricted = is_restricted(settings, principal)
-    raw = await request.body()  # already read (and cached) by strawberry's parse
-    body = orjson.loads(raw) if raw else {}
-    named = _named_id(body) if isinstance(body, dict) else None
+async def trusted_text(
+    body: Mapping[str, Any], query: str | None, *, restricted: bool, lookup: DocumentLookup
+) -> str | None:
+    """The document text to run for a request ``body`` (its ``query`` as parsed), or refused
+    (``DocumentRefusal``). Shared by ``/graphql`` over HTTP and over the websocket, so neither
+    transport is a way around the other's rule."""
+    named = _named_id(dict(body))
     if named is None:
-        if not restricted or data.query is None:
-            return data
-        if await lookup.text(document_hash(data.query)) is not None:
-            return data
+        if not restricted or query is None:
+            return query
+        if await lookup.text(document_hash(query)) is not None:
+            return query
         raise DocumentRefusal(
             403,
             ApiErrorCode.DOCUMENT_NOT_TRUSTED,
@@ -87,19 +82,39 @@ async def resolve_trusted(
         raise DocumentRefusal(
             400, ApiErrorCode.BAD_REQUEST, "documentId must be sha256:<64 hex digits>."
         )
-    if data.query is not None and document_hash(data.query) != digest:
+    if query is not None and document_hash(query) != digest:
         raise DocumentRefusal(
             400, ApiErrorCode.BAD_REQUEST, "The query's SHA-256 is not the documentId."
         )
     text = await lookup.text(digest)
     if text is not None:
-        return replace(data, query=text)
-    if data.query is not None and not restricted:
-        return data
-    if data.query is not None:
+        return text
+    if query is not None and not restricted:
+        return query
+    if query is not None:
         raise DocumentRefusal(
             403, ApiErrorCode.DOCUMENT_NOT_TRUSTED, "This document is not registered."
         )
     raise DocumentRefusal(
         400, ApiErrorCode.PERSISTED_QUERY_NOT_FOUND, f"No document is registered as {named}."
     )
+
+
+async def resolve_trusted(
+    request: Request,
+    data: GraphQLRequestData,
+    *,
+    settings: Settings,
+    principal: Principal | None,
+    lookup: DocumentLookup,
+) -> GraphQLRequestData:
+    """``data`` with the text of the document it names, or refused (``DocumentRefusal``)."""
+    raw = await request.body()  # already read (and cached) by strawberry's parse
+    body = orjson.loads(raw) if raw else {}
+    text = await trusted_text(
+        body if isinstance(body, dict) else {},
+        data.query,
+        restricted=is_restricted(settings, principal),
+        lookup=lookup,
+    )
+    return data if text == data.query else replace(data, query=text)

@@ -38,6 +38,7 @@ from schema.context import OTHER_SHOP_PROBLEM, AgoraContext, Services
 from schema.errors import ApiErrorCode
 from schema.negotiation import ResponseFormat, negotiate
 from schema.trusted import DocumentRefusal, resolve_trusted
+from schema.trusted_ws import TrustedTransportWSHandler
 from schema.xml import to_xml
 
 __all__ = ["EXAMPLE_QUERY", "AgoraGraphQL", "scoped_shop"]
@@ -78,12 +79,15 @@ _NOT_ACCEPTABLE = (
 
 class AgoraGraphQL(GraphQL[AgoraContext, None]):
     _documents: DocumentLookup | None = None
+    # Subscriptions over the websocket follow the trusted-documents rule too.
+    graphql_transport_ws_handler_class = TrustedTransportWSHandler
 
     def encode_json(self, data: object) -> bytes:
         """orjson, for every JSON body strawberry writes (responses and streamed parts)."""
         return orjson.dumps(data)
 
-    def _document_lookup(self, request: Request) -> DocumentLookup:
+    def document_lookup(self, request: Request | WebSocket) -> DocumentLookup:
+        """Registered documents by hash, one cache per app (both transports share it)."""
         if self._documents is None:
             self._documents = DocumentLookup(request.app.state.services.db.reader)
         return self._documents
@@ -105,7 +109,7 @@ class AgoraGraphQL(GraphQL[AgoraContext, None]):
                 request_data,
                 settings=context.services.settings,
                 principal=context.principal,
-                lookup=self._document_lookup(request),
+                lookup=self.document_lookup(request),
             )
         return await super().execute_operation(
             request=request,

@@ -21,7 +21,9 @@ from app.security.trusted_documents import document_hash, register_documents
 from schema.view import AgoraGraphQL
 from tests.support.factories import World
 from tests.support.graphql import GraphQLClient
+from tests.support.graphql_ws import GraphQLWSClient, ws_url
 from tests.support.marketplace import make_app, make_partner
+from tests.support.served import serve_app
 
 pytestmark = pytest.mark.anyio
 
@@ -208,3 +210,31 @@ async def test_responses_are_encoded_by_orjson(http: httpx.AsyncClient, world: W
     assert b'":' in response.content and b'": ' not in response.content  # compact, like orjson
     data = {"title": title, "n": [1, 2.5, None, True]}
     assert AgoraGraphQL.encode_json(None, data) == orjson.dumps(data)  # type: ignore[arg-type]
+
+
+async def test_the_websocket_holds_to_trusted_documents_too(prod: Starlette, world: World) -> None:
+    # Given a prod app served on 127.0.0.1, a registered document and a partner app's token
+    registered = await _register(prod, "query WsShop { shop { name } }")
+    plain_app_token, _ = await _app_tokens(world, prod)
+    async with serve_app(prod) as base:
+        # When an anonymous first-party client sends an ad-hoc document, then the registered
+        # one by id, over graphql-transport-ws
+        async with GraphQLWSClient.connect(ws_url(base)) as client:
+            await client.init({"shop": world.handle})
+            await client.subscribe("ad-hoc", "{ shop { handle } }")
+            refused = await client.receive("ad-hoc")
+            await client.send(
+                {"id": "named", "type": "subscribe", "payload": {"documentId": registered}}
+            )
+            ran = await client.next_data("named")
+        # ... and the partner app sends an ad-hoc one
+        async with GraphQLWSClient.connect(ws_url(base)) as client:
+            await client.init({"shop": world.handle, "authorization": f"Bearer {plain_app_token}"})
+            await client.subscribe("app", "{ shop { handle } }")
+            partner = await client.next_data("app")
+
+    # Then the ad-hoc document is refused with its code, and the others run
+    assert refused["type"] == "error"
+    assert [e["extensions"]["code"] for e in refused["payload"]] == ["DOCUMENT_NOT_TRUSTED"]
+    assert ran == {"shop": {"name": world.shop.name}}
+    assert partner == {"shop": {"handle": world.handle}}
